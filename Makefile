@@ -1,0 +1,150 @@
+# libtinv — GNU make build.
+#
+#   make                  shared + static library and the tinv CLI, under build/
+#   make test             build and run every test; ends with "N passed, N failed"
+#   make asan             the same tests under AddressSanitizer + UBSan (+ LeakSanitizer)
+#   make check-abi        compare build/libtinv.so.0 with the committed ABI baseline
+#   make abi-baseline     refresh the baseline after a deliberate change (docs/abi.md)
+#   make install PREFIX=/usr/local DESTDIR=
+#   make TORCH_DIR=<dir with include/ and lib/>   build against another libtorch (e.g. CUDA)
+#   make DEPS_PREFIX=<dir>  look for the -dev libraries' headers/libs there too (GPU machine)
+
+PREFIX    ?= /usr/local
+LIBDIR    ?= $(PREFIX)/lib
+INCDIR    ?= $(PREFIX)/include
+BINDIR    ?= $(PREFIX)/bin
+PCDIR     ?= $(LIBDIR)/pkgconfig
+DESTDIR   ?=
+BUILD     ?= build
+
+VERSION   := 0.1.0
+SOMAJOR   := 0
+SONAME    := libtinv.so.$(SOMAJOR)
+
+CC        ?= cc
+CXX       ?= g++
+OPT       ?= -O2 -g
+
+# ---- libtorch ---------------------------------------------------------------------------
+ifdef TORCH_DIR
+TORCH_CPPFLAGS := -isystem $(TORCH_DIR)/include -isystem $(TORCH_DIR)/include/torch/csrc/api/include
+TORCH_LIBDIR   := $(TORCH_DIR)/lib
+TORCH_LDFLAGS  := -L$(TORCH_LIBDIR) -Wl,-rpath,$(TORCH_LIBDIR)
+# pip wheels of libtorch may use the pre-C++11 std::string ABI; match whatever libc10 was built with.
+TORCH_CXX11_ABI ?= $(shell nm -D --defined-only $(TORCH_LIBDIR)/libc10.so 2>/dev/null | grep -q __cxx11 && echo 1 || echo 0)
+TORCH_CPPFLAGS += -D_GLIBCXX_USE_CXX11_ABI=$(TORCH_CXX11_ABI)
+# CUDA builds: link the CUDA parts even though no symbol is referenced directly, so
+# their device hooks register when libtinv is loaded.
+TORCH_CUDA_LIBS := $(if $(wildcard $(TORCH_LIBDIR)/libtorch_cuda.so),-Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed)
+else
+TORCH_CPPFLAGS := -isystem /usr/include/torch/csrc/api/include
+TORCH_LDFLAGS  :=
+TORCH_CUDA_LIBS :=
+endif
+TORCH_LIBS := $(TORCH_LDFLAGS) $(TORCH_CUDA_LIBS) -ltorch -ltorch_cpu -lc10
+
+# ---- other dependencies (Debian -dev packages; DEPS_PREFIX for an unpacked copy) --------
+ifdef DEPS_PREFIX
+DEPS_CPPFLAGS := -I$(DEPS_PREFIX)/usr/include -I$(DEPS_PREFIX)/usr/include/x86_64-linux-gnu
+DEPS_LDFLAGS  := -L$(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu -Wl,-rpath,$(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu
+endif
+DEP_LIBS := $(DEPS_LDFLAGS) -ljansson -lutf8proc -lpcre2-8 -lpng -ljpeg -lz -lm -ldl -lpthread
+
+# ---- flags ------------------------------------------------------------------------------
+WARN      := -Wall -Wextra -Wno-unused-parameter
+ifdef SANITIZE
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT       := -O1 -g
+endif
+CFLAGS_ALL   := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden $(SANFLAGS) -Iinclude $(DEPS_CPPFLAGS) $(CFLAGS)
+CXXFLAGS_ALL := -std=c++17 $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden $(SANFLAGS) -Iinclude $(TORCH_CPPFLAGS) $(CXXFLAGS)
+LDFLAGS_ALL  := $(SANFLAGS) $(LDFLAGS)
+
+# ---- sources ----------------------------------------------------------------------------
+LIB_SRC  := $(wildcard lib/*.c)
+SHIM_SRC := $(wildcard shim/*.cpp)
+CLI_SRC  := $(wildcard cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(SHIM_SRC:%.cpp=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT := $(BUILD)/obj/tests/check.o
+
+SHARED   := $(BUILD)/libtinv.so.$(VERSION)
+STATIC   := $(BUILD)/libtinv.a
+CLI      := $(BUILD)/tinv
+
+.PHONY: all lib test asan check-abi abi-baseline install uninstall clean golden bench
+all: lib $(CLI)
+lib: $(SHARED) $(BUILD)/$(SONAME) $(BUILD)/libtinv.so $(STATIC)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(SHARED): $(LIB_OBJ) lib/libtinv.map
+	$(CXX) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libtinv.map -Wl,--no-undefined \
+	    -o $@ $(LIB_OBJ) $(LDFLAGS_ALL) $(TORCH_LIBS) $(DEP_LIBS)
+
+$(BUILD)/$(SONAME): $(SHARED)
+	ln -sf $(notdir $<) $@
+$(BUILD)/libtinv.so: $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# The CLI uses only the public API, through the shared library.
+$(CLI): $(CLI_OBJ) $(BUILD)/libtinv.so
+	$(CC) -o $@ $(CLI_OBJ) $(LDFLAGS_ALL) -L$(BUILD) -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' -ltinv
+
+# Tests link the static library so they can reach internal (hidden) functions too.
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $< $(TEST_SUPPORT) $(STATIC) $(LDFLAGS_ALL) $(TORCH_LIBS) $(DEP_LIBS)
+
+$(BUILD)/obj/tests/%.o: CFLAGS_ALL += -Ilib -Ishim -Itests
+
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) MAKE="$(MAKE)" bash tests/run.sh
+
+# Sanitized copy of everything under build-asan/. libtorch itself is not instrumented;
+# tests/lsan.supp silences leaks that are libtorch's own one-time allocations.
+asan:
+	$(MAKE) BUILD=build-asan SANITIZE=1 all $(TEST_SRC:tests/%.c=build-asan/tests/%)
+	ASAN_OPTIONS=detect_leaks=1:alloc_dealloc_mismatch=0:detect_odr_violation=0 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1 \
+	BUILD=build-asan TINV_SKIP_INSTALL_TEST=1 bash tests/run.sh
+
+ABI_BASELINE := abi/libtinv.abi
+check-abi: lib
+	bash tests/check_abi.sh $(BUILD)/$(SONAME) $(ABI_BASELINE)
+
+abi-baseline: lib
+	abidw --no-corpus-path --headers-dir include --out-file $(ABI_BASELINE) $(BUILD)/$(SONAME)
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PCDIR)
+	install -m 644 include/tinv.h $(DESTDIR)$(INCDIR)/tinv.h
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libtinv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtinv.so
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/tinv
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@TORCH_LIBS@|$(TORCH_LIBS)|g' -e 's|@DEP_LIBS@|$(DEP_LIBS)|g' \
+	    pkgconfig/tinv.pc.in > $(DESTDIR)$(PCDIR)/tinv.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCDIR)/tinv.h $(DESTDIR)$(LIBDIR)/libtinv.* $(DESTDIR)$(BINDIR)/tinv $(DESTDIR)$(PCDIR)/tinv.pc
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

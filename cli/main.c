@@ -1,0 +1,43 @@
+/* The tinv command-line tool: a dispatcher over subcommands that use the public API only. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "tinv.h"
+
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"info", cmd_info, "print the runtime: libtorch, BLAS, oneDNN, CUDA, threads"},
+    {"tokenize", cmd_tokenize, "print CLIP token ids of prompts (tinv tokenize --help)"},
+};
+
+static int usage(FILE *out)
+{
+    fprintf(out, "usage: tinv <command> [options]\n\ncommands:\n");
+    fprintf(out, "  %-10s %s\n", "version", "print the library version");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "  %-10s %s\n", "help", "this text");
+    return out == stdout ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("tinv %s\n", tinv_version_string());
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        return usage(stdout);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tinv: unknown command '%s'\n\n", cmd);
+    return usage(stderr);
+}
