@@ -50,6 +50,10 @@ DEPS_LDFLAGS  := -L$(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu -Wl,-rpath,$(DEPS_PRE
 endif
 DEP_LIBS := $(DEPS_LDFLAGS) -ljansson -lutf8proc -lpcre2-8 -lpng -ljpeg -lz -lm -ldl -lpthread
 
+# The shim carries line tables only (-g1): full DWARF would describe all of libtorch's
+# types, bloating the library and the ABI baseline, and none of them are public.
+SHIM_DEBUG ?= -g1
+
 # ---- flags ------------------------------------------------------------------------------
 WARN      := -Wall -Wextra -Wno-unused-parameter
 ifdef SANITIZE
@@ -57,7 +61,7 @@ SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 OPT       := -O1 -g
 endif
 CFLAGS_ALL   := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden $(SANFLAGS) -Iinclude $(DEPS_CPPFLAGS) $(CFLAGS)
-CXXFLAGS_ALL := -std=c++17 $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden $(SANFLAGS) -Iinclude $(TORCH_CPPFLAGS) $(CXXFLAGS)
+CXXFLAGS_ALL := -std=c++17 $(OPT) $(SHIM_DEBUG) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden $(SANFLAGS) -Iinclude $(TORCH_CPPFLAGS) $(CXXFLAGS)
 LDFLAGS_ALL  := $(SANFLAGS) $(LDFLAGS)
 
 # ---- sources ----------------------------------------------------------------------------
@@ -148,3 +152,4 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+.SECONDARY:
