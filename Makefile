@@ -55,7 +55,7 @@ DEP_LIBS := $(DEPS_LDFLAGS) -ljansson -lutf8proc -lpcre2-8 -lpng -ljpeg -lz -lm 
 SHIM_DEBUG ?= -g1
 
 # ---- flags ------------------------------------------------------------------------------
-WARN      := -Wall -Wextra -Wno-unused-parameter
+WARN      := -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation
 ifdef SANITIZE
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT       := -O1 -g

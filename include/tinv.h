@@ -180,6 +180,164 @@ typedef struct tinv_trainer tinv_trainer;     /**< textual-inversion training lo
 typedef struct tinv_sampler tinv_sampler;     /**< classifier-free-guidance image sampler */
 /** @} */
 
+/* ------------------------------------------------------------------------- */
+/** @name Models
+ * A Stable Diffusion 1.x/2.x model: CLIP text encoder, UNet and VAE. The forward-pass
+ * functions work on caller-provided float32 buffers in row-major (C) order; shapes are
+ * given in each function's documentation. They run without recording gradients.
+ */
+/** @{ */
+
+/**
+ * Load a model from a diffusers folder (model_index.json, text_encoder/, unet/, vae/, each
+ * with config.json and .safetensors weights). Weights are converted to the options' dtype
+ * and placed on the options' device (NULL options: CPU, fp32). Pickle files (.bin, .ckpt,
+ * .pt) are refused: loading them would execute untrusted code.
+ * On failure nothing is allocated and `*out` is NULL.
+ */
+TINV_API tinv_status tinv_model_load(const char *path, const tinv_options *opts, tinv_model **out);
+
+/** Free a model (NULL is accepted). */
+TINV_API void tinv_model_free(tinv_model *model);
+
+/** Replace the model's log callback (see tinv_options_set_log_callback()). */
+TINV_API tinv_status tinv_model_set_log_callback(tinv_model *model, tinv_log_fn fn, tinv_log_level max_level,
+                                                 void *user);
+
+/** Integer properties of a loaded model, read with tinv_model_get_int(). Values only grow. */
+typedef enum tinv_model_property {
+    TINV_MODEL_TEXT_HIDDEN_SIZE = 0,  /**< width W of the text encoder's hidden states */
+    TINV_MODEL_TEXT_MAX_LENGTH = 1,   /**< positions of the text encoder (77) */
+    TINV_MODEL_TEXT_VOCAB_SIZE = 2,   /**< rows of the token-embedding table */
+    TINV_MODEL_CONTEXT_DIM = 3,       /**< the UNet's cross-attention width */
+    TINV_MODEL_LATENT_CHANNELS = 4,   /**< channels of the latents (4) */
+    TINV_MODEL_VAE_SCALE_FACTOR = 5,  /**< image pixels per latent pixel (8 for SD) */
+    TINV_MODEL_UNET_SIZE_MULTIPLE = 6 /**< latent height/width must be multiples of this */
+} tinv_model_property;
+
+/** Read an integer property. */
+TINV_API tinv_status tinv_model_get_int(const tinv_model *model, tinv_model_property property, int64_t *value);
+
+/** The VAE's latent scaling factor (0.18215 for SD 1.x/2.x). */
+TINV_API tinv_status tinv_model_get_vae_scaling_factor(const tinv_model *model, double *value);
+
+/**
+ * CLIP text encoder. `ids` holds batch × seq_len token ids (seq_len ≤ TEXT_MAX_LENGTH, ids
+ * < TEXT_VOCAB_SIZE). Writes the last hidden state [batch, seq_len, W] to `hidden` and, if
+ * `pooled` is non-NULL, the pooled output [batch, W] (the hidden state at the position of
+ * the largest id in each row, as transformers does for SD's text encoders).
+ */
+TINV_API tinv_status tinv_model_encode_text(tinv_model *model, const int32_t *ids, size_t batch, size_t seq_len,
+                                            float *hidden, float *pooled);
+
+/**
+ * UNet noise (epsilon) or v prediction, per the model's training objective.
+ * `sample`: [batch, latent_channels, height, width]; `timesteps`: `n_timesteps` values,
+ * either 1 (used for every sample) or `batch` (one per sample), may be fractional;
+ * `context`: [batch, context_len, CONTEXT_DIM] text-encoder states. Writes `out` with the
+ * shape of `sample`. height and width must be multiples of UNET_SIZE_MULTIPLE.
+ */
+TINV_API tinv_status tinv_model_unet(tinv_model *model, const float *sample, size_t batch, size_t height,
+                                     size_t width, const float *timesteps, size_t n_timesteps, const float *context,
+                                     size_t context_len, float *out);
+
+/**
+ * VAE encoder: posterior moments of `image` [batch, 3, height, width] with values in [-1, 1].
+ * Writes `mean` and `logvar` (clamped to [-30, 20]), each [batch, latent_channels,
+ * height/f, width/f] with f = VAE_SCALE_FACTOR; height and width must be multiples of f.
+ */
+TINV_API tinv_status tinv_model_vae_encode(tinv_model *model, const float *image, size_t batch, size_t height,
+                                           size_t width, float *mean, float *logvar);
+
+/**
+ * VAE decoder: `latents` [batch, latent_channels, height, width] (unscaled: divide UNet-space
+ * latents by the scaling factor first) to `image` [batch, 3, height*f, width*f], not clamped.
+ */
+TINV_API tinv_status tinv_model_vae_decode(tinv_model *model, const float *latents, size_t batch, size_t height,
+                                           size_t width, float *image);
+/** @} */
+
+/* ---- Tokenizer ---- */
+/** @name Tokenizer
+ * CLIP's byte-level BPE tokenizer, id for id as Hugging Face's (slow) `CLIPTokenizer` with
+ * ftfy: text clean-up (ftfy fixes, NFC, whitespace collapse, lowercase), CLIP's pre-tokeniser
+ * regex, BPE with `</w>` word ends, BOS/EOS, truncation and padding. Special tokens and added
+ * tokens (textual-inversion placeholders) are matched as whole, case-sensitive strings in the
+ * raw text before anything else, so e.g. with SD2's pad token `!` every `!` becomes the pad id.
+ * Text is UTF-8; invalid UTF-8 is rejected with TINV_ERR_INVALID_ARGUMENT (never replaced).
+ */
+/** @{ */
+/**
+ * Load a tokenizer from `path`: a diffusers model folder (uses its `tokenizer/`), a tokenizer
+ * folder (`vocab.json`, `merges.txt`, optional `tokenizer_config.json`,
+ * `special_tokens_map.json`, `added_tokens.json`), or OpenAI's `bpe_simple_vocab_16e6.txt.gz`
+ * (vocabulary derived from the merges; pad = `<|endoftext|>`, max length 77).
+ * `opts` may be NULL; only its log callback is used.
+ * @return TINV_OK; TINV_ERR_IO when a file is missing; TINV_ERR_BAD_FORMAT when a file is
+ *         corrupt (the message names the file and, where it applies, the line).
+ */
+TINV_API tinv_status tinv_tokenizer_load(const char *path, const tinv_options *opts, tinv_tokenizer **out);
+/** Free a tokenizer (NULL is accepted). */
+TINV_API void tinv_tokenizer_free(tinv_tokenizer *tok);
+/** Set this tokenizer's log callback and the most verbose level forwarded (`fn` NULL = off). */
+TINV_API tinv_status tinv_tokenizer_set_log_callback(tinv_tokenizer *tok, tinv_log_fn fn, tinv_log_level max_level,
+                                                     void *user);
+/**
+ * Add a token matched as a whole string before BPE (e.g. a placeholder `<cat-toy>`). Ids are
+ * given in order from tinv_tokenizer_vocab_size() up. `id_out` may be NULL.
+ * @return TINV_ERR_INVALID_ARGUMENT for an empty or non-UTF-8 token, or one that already exists
+ *         (in the vocabulary or added before); the message gives the existing id.
+ */
+TINV_API tinv_status tinv_tokenizer_add_token(tinv_tokenizer *tok, const char *token, int32_t *id_out);
+/**
+ * Encode `text` to ids, starting with BOS and ending with EOS.
+ *
+ * With `pad` = 1 the result always has tinv_tokenizer_max_length() ids (77 for SD): longer
+ * prompts are truncated to BOS + the first max-2 tokens + EOS (a warning is logged through the
+ * handle's logger) and shorter ones are padded with the tokenizer's pad id. `cap` must be at
+ * least the max length, else TINV_ERR_INVALID_ARGUMENT.
+ *
+ * With `pad` = 0 the full, untruncated sequence is returned. If it does not fit in `cap`,
+ * nothing is written and TINV_ERR_INVALID_ARGUMENT is returned; `ids` = NULL with `cap` = 0 is
+ * a size query that returns TINV_OK. In every case `*count` receives the sequence length.
+ *
+ * `mask` (NULL or `cap` bytes) receives the attention mask: 1 for real tokens, 0 for padding.
+ * @return TINV_ERR_INVALID_ARGUMENT also for text that is not valid UTF-8 (offset in the message).
+ */
+TINV_API tinv_status tinv_tokenizer_encode(tinv_tokenizer *tok, const char *text, int pad, int32_t *ids, size_t cap,
+                                           size_t *count, uint8_t *mask);
+/**
+ * Decode ids to text: byte-level symbols back to bytes (invalid UTF-8 becomes U+FFFD), word
+ * ends `</w>` to spaces, special and added tokens copied verbatim, ends stripped. No other
+ * clean-up. Writes at most `cap` bytes including the NUL (never splitting a UTF-8 character);
+ * `needed` (may be NULL) receives the full length without the NUL.
+ * @return TINV_ERR_INVALID_ARGUMENT for an id that is not a token.
+ */
+TINV_API tinv_status tinv_tokenizer_decode(const tinv_tokenizer *tok, const int32_t *ids, size_t n, char *buf,
+                                           size_t cap, size_t *needed);
+/** @return the number of tokens, added tokens included (the next added token's id); 0 for NULL. */
+TINV_API size_t tinv_tokenizer_vocab_size(const tinv_tokenizer *tok);
+/** @return the padded sequence length (`model_max_length`, 77 for SD); 0 for NULL. */
+TINV_API size_t tinv_tokenizer_max_length(const tinv_tokenizer *tok);
+/** @return the begin-of-text id (49406 for CLIP); -1 for NULL. */
+TINV_API int32_t tinv_tokenizer_bos_id(const tinv_tokenizer *tok);
+/** @return the end-of-text id (49407 for CLIP); -1 for NULL. */
+TINV_API int32_t tinv_tokenizer_eos_id(const tinv_tokenizer *tok);
+/** @return the pad id (49407 for SD1, 0 = `!` for SD2); -1 for NULL. */
+TINV_API int32_t tinv_tokenizer_pad_id(const tinv_tokenizer *tok);
+/**
+ * Look up the id of one token string as it appears in the vocabulary (e.g. "cat</w>") or an
+ * added/special token. @return TINV_ERR_INVALID_ARGUMENT (and *id = -1) when unknown.
+ */
+TINV_API tinv_status tinv_tokenizer_token_to_id(const tinv_tokenizer *tok, const char *token, int32_t *id);
+/**
+ * The token string of `id` (byte-level symbols, e.g. "cat</w>"). Buffer rules as
+ * tinv_tokenizer_decode(). @return TINV_ERR_INVALID_ARGUMENT for an unknown id.
+ */
+TINV_API tinv_status tinv_tokenizer_id_to_token(const tinv_tokenizer *tok, int32_t id, char *buf, size_t cap,
+                                                size_t *needed);
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif

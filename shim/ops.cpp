@@ -184,6 +184,12 @@ ts_tensor *ts_add_scalar(const ts_tensor *a, double s)
     return ts_guard(__func__, [&] { return a->t + s; });
 }
 
+ts_tensor *ts_div_scalar(const ts_tensor *a, double s)
+{
+    TS_NEED(a);
+    return ts_guard(__func__, [&] { return a->t / s; });
+}
+
 ts_tensor *ts_clamp(const ts_tensor *a, double lo, double hi)
 {
     TS_NEED(a);

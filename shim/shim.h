@@ -102,6 +102,7 @@ ts_tensor *ts_div(const ts_tensor *a, const ts_tensor *b);
 ts_tensor *ts_add_scaled(const ts_tensor *a, const ts_tensor *b, double alpha); /* a + alpha*b */
 ts_tensor *ts_mul_scalar(const ts_tensor *a, double s);
 ts_tensor *ts_add_scalar(const ts_tensor *a, double s);
+ts_tensor *ts_div_scalar(const ts_tensor *a, double s);
 ts_tensor *ts_exp(const ts_tensor *a);
 ts_tensor *ts_sqrt(const ts_tensor *a);
 ts_tensor *ts_sin(const ts_tensor *a);

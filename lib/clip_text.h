@@ -1,0 +1,19 @@
+/* CLIPTextModel (transformers) forward: token + position embeddings, pre-LN causal transformer,
+ * final layer norm. */
+#ifndef TI_CLIP_TEXT_H
+#define TI_CLIP_TEXT_H
+
+#include "model_config.h"
+#include "nn.h"
+
+typedef struct ti_clip_text {
+    ti_clip_config cfg;
+    ti_weights *w; /* names as in the diffusers folder, "text_model.…" */
+} ti_clip_text;
+
+/* Token embeddings [B, L, W] of int64 ids [B, L]; callers may splice learned vectors in. */
+ts_tensor *ti_clip_embed_tokens(const ti_clip_text *m, const ts_tensor *ids);
+/* last_hidden_state [B, L, W] from token embeddings [B, L, W] (L <= max positions). */
+ts_tensor *ti_clip_encode(const ti_clip_text *m, const ts_tensor *token_embeds);
+
+#endif

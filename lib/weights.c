@@ -1,0 +1,154 @@
+/* Named weight store: a sorted array of (name, tensor) with binary-search look-up. */
+#include "weights.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "safetensors.h"
+
+typedef struct entry {
+    char *name;
+    ts_tensor *tensor;
+} entry;
+
+struct ti_weights {
+    entry *items;
+    size_t count, cap;
+    int sorted;
+    ts_dtype dtype;
+    ts_device device;
+};
+
+tinv_status ti_weights_create(ts_dtype dtype, ts_device device, ti_weights **out)
+{
+    *out = calloc(1, sizeof **out);
+    if (*out == NULL)
+        return ti_error(TINV_ERR_OUT_OF_MEMORY, "out of memory creating a weight store");
+    (*out)->dtype = dtype;
+    (*out)->device = device;
+    (*out)->sorted = 1;
+    return TINV_OK;
+}
+
+void ti_weights_free(ti_weights *w)
+{
+    if (w == NULL)
+        return;
+    for (size_t i = 0; i < w->count; i++) {
+        free(w->items[i].name);
+        ts_free(w->items[i].tensor);
+    }
+    free(w->items);
+    free(w);
+}
+
+static int compare_entries(const void *a, const void *b)
+{
+    return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+}
+
+static entry *lookup(const ti_weights *w, const char *name)
+{
+    if (!w->sorted) {
+        /* Sorting lazily keeps loading O(n log n) however many puts there are. */
+        qsort(w->items, w->count, sizeof *w->items, compare_entries);
+        ((ti_weights *)w)->sorted = 1;
+    }
+    entry key = {(char *)name, NULL};
+    return bsearch(&key, w->items, w->count, sizeof *w->items, compare_entries);
+}
+
+tinv_status ti_weights_put(ti_weights *w, const char *name, ts_tensor *t)
+{
+    ts_detach(t);
+    entry *existing = lookup(w, name);
+    if (existing != NULL) {
+        ts_free(existing->tensor);
+        existing->tensor = t;
+        return TINV_OK;
+    }
+    if (w->count == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 256;
+        entry *grown = realloc(w->items, cap * sizeof *grown);
+        if (grown == NULL) {
+            ts_free(t);
+            return ti_error(TINV_ERR_OUT_OF_MEMORY, "out of memory growing the weight store");
+        }
+        w->items = grown;
+        w->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (copy == NULL) {
+        ts_free(t);
+        return ti_error(TINV_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    w->items[w->count++] = (entry){copy, t};
+    w->sorted = 0;
+    return TINV_OK;
+}
+
+static int is_float(ti_st_dtype d)
+{
+    return d == TI_ST_F32 || d == TI_ST_F16 || d == TI_ST_BF16 || d == TI_ST_F64;
+}
+
+tinv_status ti_weights_load_file(ti_weights *w, const char *path, const char *prefix)
+{
+    ti_safetensors *st = NULL;
+    TI_TRY(ti_safetensors_open(path, &st));
+    tinv_status status = TINV_OK;
+    for (size_t i = 0; i < ti_safetensors_count(st) && status == TINV_OK; i++) {
+        const ti_st_tensor *info = ti_safetensors_at(st, i);
+        if (!is_float(info->dtype))
+            continue; /* e.g. position_ids buffers */
+        ts_tensor *t = NULL;
+        status = ti_st_to_tensor(info, w->dtype, w->device, NULL, 0, &t);
+        if (status != TINV_OK)
+            break;
+        if (!ts_all_finite(t)) {
+            ts_free(ts_detach(t));
+            status = ti_error(TINV_ERR_NUMERIC, "%s: tensor '%s' contains NaN or infinity", path, info->name);
+            break;
+        }
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", prefix, info->name);
+        status = ti_weights_put(w, name, t);
+    }
+    ti_safetensors_close(st);
+    return status;
+}
+
+static ts_tensor *vfind(const ti_weights *w, int required, const char *fmt, va_list ap)
+{
+    char name[512];
+    vsnprintf(name, sizeof name, fmt, ap);
+    entry *e = lookup(w, name);
+    if (e == NULL && required)
+        ti_error(TINV_ERR_BAD_FORMAT, "missing weight '%s'", name);
+    return e ? e->tensor : NULL;
+}
+
+ts_tensor *ti_weights_get(const ti_weights *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ts_tensor *t = vfind(w, 1, fmt, ap);
+    va_end(ap);
+    return t;
+}
+
+ts_tensor *ti_weights_find(const ti_weights *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ts_tensor *t = vfind(w, 0, fmt, ap);
+    va_end(ap);
+    return t;
+}
+
+size_t ti_weights_count(const ti_weights *w) { return w->count; }
+ts_dtype ti_weights_dtype(const ti_weights *w) { return w->dtype; }
+ts_device ti_weights_device(const ti_weights *w) { return w->device; }
