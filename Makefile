@@ -151,5 +151,57 @@ uninstall:
 clean:
 	rm -rf build build-asan
 
+# ---- tokenizer: golden runner, fuzzers, benchmark -----------------------------------------
+#   make golden FIXTURES=<set dir>   run build/golden over one fixture set (default: sd1-tiny)
+#   make fuzz                        build the libFuzzer targets (clang) and run each ~20 s
+#   make bench-tokenizer             prompts per second over 10,000 prompts
+GOLDEN_SRC := $(wildcard tests/golden/*.c)
+GOLDEN_OBJ := $(GOLDEN_SRC:%.c=$(BUILD)/obj/%.o)
+FIXTURES   ?= ../shared/fixtures/sd1-tiny
+FUZZ_TIME  ?= 20
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Ilib $(DEPS_CPPFLAGS)
+# The tokenizer's sources only: the fuzzers need no libtorch.
+FUZZ_LIB_SRC := lib/tokenizer.c lib/bpe.c lib/text_clean.c lib/html_entities.c lib/error.c lib/log.c
+
+$(BUILD)/obj/tests/golden/%.o: CFLAGS_ALL += -Ilib -Itests -Itests/golden
+$(BUILD)/golden: $(GOLDEN_OBJ) $(STATIC)
+	$(CXX) -o $@ $(GOLDEN_OBJ) $(STATIC) $(LDFLAGS_ALL) $(TORCH_LIBS) $(DEP_LIBS)
+
+test: $(BUILD)/golden
+# asan's test run includes tests/test_golden.sh, which needs the sanitized runner.
+asan: asan-golden
+asan-golden:
+	$(MAKE) BUILD=build-asan SANITIZE=1 build-asan/golden
+
+golden: $(BUILD)/golden
+	$(BUILD)/golden $(FIXTURES)
+
+$(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_LIB_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(DEPS_LDFLAGS) -ljansson -lutf8proc -lpcre2-8 -lz -lm
+
+fuzz: $(FUZZ_BUILD)/fuzz_tokenizer_encode $(FUZZ_BUILD)/fuzz_tokenizer_load
+	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+
+$(BUILD)/bench_tokenizer: bench/bench_tokenizer.c $(STATIC)
+	$(CXX) -x c -std=c11 -D_GNU_SOURCE -O2 -Iinclude -x none -o $@ bench/bench_tokenizer.c $(STATIC) $(LDFLAGS_ALL) \
+	    $(TORCH_LIBS) $(DEP_LIBS)
+
+bench-tokenizer: $(BUILD)/bench_tokenizer
+	$(BUILD)/bench_tokenizer $(dir $(FIXTURES))clip/bpe_simple_vocab_16e6.txt.gz
+
+# ---- models benchmark (prints figures; not part of make test) ---------------------------------
+#   make bench-models [FIXTURES=<set dir>] [BENCH_ARGS=--no-full]
+$(BUILD)/bench_models: bench/bench_models.c $(STATIC)
+	$(CXX) -x c -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Ilib -Ishim -x none -o $@ bench/bench_models.c $(STATIC) \
+	    $(LDFLAGS_ALL) $(TORCH_LIBS) $(DEP_LIBS)
+
+bench-models: $(BUILD)/bench_models
+	$(BUILD)/bench_models $(or $(FIXTURES),../shared/fixtures/sd1-tiny) $(BENCH_ARGS)
+
+.PHONY: fuzz bench-tokenizer asan-golden bench-models
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

@@ -1,10 +1,12 @@
-/* HTML5 named character references ("amp;" -> "&"), sorted by name for bsearch.
+/* HTML5 named character references ("amp;" -> "&"), sorted by name (strcmp order) for bsearch.
  *
- * Generated data: the HTML5 spec's table of named references that end in ';', plus the
- * upper-cased spelling of each all-lowercase name that is not itself an entity (so "&NTILDE;"
- * decodes to the upper-case character), which is the set ftfy accepts. Regenerate with:
- *   python3 -c 'import html.entities,html; ...'   (see ti_html_entity_lookup's test)
- * Do not edit by hand. */
+ * Generated data, do not edit by hand: the HTML5 spec's named references that end in ';', plus,
+ * for each all-lowercase name, its upper-cased spelling when that is not an entity itself
+ * (mapping to the upper-cased text, so "&NTILDE;" gives the capital letter), which is the set
+ * ftfy decodes. Generated from Python's html.entities.html5 with:
+ *   for name, ch in html5.items(): if name ends with ';': add(name, ch);
+ *       if name is lowercase and html.unescape('&' + NAME) is unchanged: add(NAME, ch.upper())
+ * then each name/value written as a C string (non-ASCII bytes as octal escapes), sorted. */
 #include "html_entities.h"
 
 #include <stdlib.h>

@@ -170,6 +170,9 @@ tinv_status ti_unet_config_load(const char *path, ti_unet_config *c)
         else if ((cls && !json_is_null(cls)) || (add && !json_is_null(add)))
             st = ti_error(TINV_ERR_UNSUPPORTED, "%s: class/addition embeddings (SDXL-style) are not supported", path);
     }
+    if (st == TINV_OK && 1 + c->num_blocks * (c->layers_per_block + 1) > 64)
+        st = ti_error(TINV_ERR_UNSUPPORTED, "%s: %d blocks of %d layers need more than 64 skip connections", path,
+                      c->num_blocks, c->layers_per_block);
     for (int i = 0; st == TINV_OK && i < c->num_blocks; i++)
         if (c->block_out[i] % c->norm_groups != 0 || c->block_out[i] % c->heads[i] != 0)
             st = ti_error(TINV_ERR_BAD_FORMAT, "%s: block %d has %d channels, not divisible by %d groups and %d heads",

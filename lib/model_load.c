@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "unet_params.h"
 
 ts_dtype ti_dtype_to_ts(tinv_dtype dtype)
 {
@@ -55,6 +56,42 @@ static tinv_status clip_config(const char *p, void *c) { return ti_clip_config_l
 static tinv_status unet_config(const char *p, void *c) { return ti_unet_config_load(p, c); }
 static tinv_status vae_config(const char *p, void *c) { return ti_vae_config_load(p, c); }
 
+static tinv_status check_param(void *weights, const char *name, const int64_t *shape, int ndim)
+{
+    return ti_weights_check(weights, name, shape, ndim);
+}
+
+/* Run each network once on the smallest valid input, so that a missing weight or one whose shape
+ * does not fit the config fails here, naming the weight, instead of on the first real call. */
+static tinv_status validate(const tinv_model *m)
+{
+    TI_TRY(ti_unet_params(&m->unet.cfg, check_param, m->unet.w));
+    size_t scope = ts_scope_begin();
+    ts_device dev = m->opts.device;
+    ts_dtype dt = ti_dtype_to_ts(m->opts.dtype);
+    int64_t one = 1, ids_shape[2] = {1, 1};
+    int64_t side = (int64_t)1 << (m->unet.cfg.num_blocks - 1), f = (int64_t)1 << (m->vae.cfg.num_blocks - 1);
+    int64_t latent_shape[4] = {1, m->unet.cfg.in_channels, side, side};
+    int64_t context_shape[3] = {1, 1, m->unet.cfg.cross_attention_dim};
+    int64_t vae_latent[4] = {1, m->vae.cfg.latent_channels, 1, 1}, image[4] = {1, m->vae.cfg.in_channels, f, f};
+    ts_tensor *ok = ti_clip_encode(&m->text, ti_clip_embed_tokens(&m->text, ts_zeros(ids_shape, 2, TS_I64, dev)));
+    if (ok != NULL)
+        ok = ti_unet_forward(&m->unet, ts_zeros(latent_shape, 4, dt, dev), ts_zeros(&one, 1, TS_F32, dev),
+                             ts_zeros(context_shape, 3, dt, dev), 0);
+    if (ok != NULL)
+        ok = ti_vae_decode(&m->vae, ts_zeros(vae_latent, 4, dt, dev), 0);
+    ts_tensor *mean = NULL, *logvar = NULL;
+    tinv_status st = ok ? ti_vae_encode(&m->vae, ts_zeros(image, 4, dt, dev), 0, &mean, &logvar) : tinv_last_status();
+    if (st == TINV_OK && m->text.cfg.hidden_size != m->unet.cfg.cross_attention_dim)
+        st = ti_error(TINV_ERR_BAD_FORMAT, "text encoder width %d does not match the UNet's cross_attention_dim %d",
+                      m->text.cfg.hidden_size, m->unet.cfg.cross_attention_dim);
+    if (st == TINV_OK && m->unet.cfg.in_channels != m->vae.cfg.latent_channels)
+        st = ti_error(TINV_ERR_BAD_FORMAT, "UNet in_channels %d does not match the VAE's latent_channels %d",
+                      m->unet.cfg.in_channels, m->vae.cfg.latent_channels);
+    ts_scope_end(scope);
+    return st;
+}
+
 TINV_API void tinv_model_free(tinv_model *model)
 {
     if (model == NULL)
@@ -87,6 +124,8 @@ TINV_API tinv_status tinv_model_load(const char *path, const tinv_options *opts,
         status = load_component(m, "unet", "diffusion_pytorch_model", unet_config, &m->unet.cfg, &m->unet.w);
     if (status == TINV_OK)
         status = load_component(m, "vae", "diffusion_pytorch_model", vae_config, &m->vae.cfg, &m->vae.w);
+    if (status == TINV_OK)
+        status = validate(m);
     ts_set_grad_enabled(prev);
     if (status != TINV_OK) {
         ti_error_prefix("loading model %s", path);

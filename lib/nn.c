@@ -4,27 +4,39 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "error.h"
+
+/* When a layer's op fails on valid inputs (typically a weight of the wrong shape), say which layer. */
+static ts_tensor *named(ts_tensor *result, const ts_tensor *input, const ts_tensor *weight, const char *prefix)
+{
+    if (result == NULL && input != NULL && weight != NULL)
+        ti_error_prefix("weight '%s'", prefix);
+    return result;
+}
+
 ts_tensor *ti_linear(const ti_nn *nn, const ts_tensor *x, const char *prefix)
 {
-    return ts_linear(x, ti_weights_get(nn->w, "%s.weight", prefix), ti_weights_find(nn->w, "%s.bias", prefix));
+    ts_tensor *w = ti_weights_get(nn->w, "%s.weight", prefix);
+    return named(ts_linear(x, w, ti_weights_find(nn->w, "%s.bias", prefix)), x, w, prefix);
 }
 
 ts_tensor *ti_conv(const ti_nn *nn, const ts_tensor *x, const char *prefix, int stride, int padding)
 {
-    return ts_conv2d(x, ti_weights_get(nn->w, "%s.weight", prefix), ti_weights_find(nn->w, "%s.bias", prefix),
-                     stride, padding, nn->circular);
+    ts_tensor *w = ti_weights_get(nn->w, "%s.weight", prefix);
+    return named(ts_conv2d(x, w, ti_weights_find(nn->w, "%s.bias", prefix), stride, padding, nn->circular), x, w,
+                 prefix);
 }
 
 ts_tensor *ti_group_norm(const ti_nn *nn, const ts_tensor *x, const char *prefix, int groups, double eps)
 {
-    return ts_group_norm(x, groups, ti_weights_get(nn->w, "%s.weight", prefix),
-                         ti_weights_get(nn->w, "%s.bias", prefix), eps);
+    ts_tensor *w = ti_weights_get(nn->w, "%s.weight", prefix);
+    return named(ts_group_norm(x, groups, w, ti_weights_get(nn->w, "%s.bias", prefix), eps), x, w, prefix);
 }
 
 ts_tensor *ti_layer_norm(const ti_nn *nn, const ts_tensor *x, const char *prefix, double eps)
 {
-    return ts_layer_norm(x, 1, ti_weights_get(nn->w, "%s.weight", prefix), ti_weights_get(nn->w, "%s.bias", prefix),
-                         eps);
+    ts_tensor *w = ti_weights_get(nn->w, "%s.weight", prefix);
+    return named(ts_layer_norm(x, 1, w, ti_weights_get(nn->w, "%s.bias", prefix), eps), x, w, prefix);
 }
 
 /* [B, L, H*D] -> [B, H, L, D] */

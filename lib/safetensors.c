@@ -239,9 +239,12 @@ static tinv_status parse(ti_safetensors *st)
     json_error_t jerr;
     /* Duplicate keys are rejected by the parser, so tensor names are unique. */
     json_t *root = json_loadb((const char *)st->base + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL)
+    if (root == NULL) {
+        if (json_error_code(&jerr) == json_error_duplicate_key)
+            return bad(st, NULL, "header names a tensor twice: %s", jerr.text);
         return bad(st, NULL, "header is not valid JSON (line %d, column %d): %s", jerr.line, jerr.column,
                    jerr.text);
+    }
     tinv_status status = TINV_OK;
     if (!json_is_object(root)) {
         status = bad(st, NULL, "header is not a JSON object");

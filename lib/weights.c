@@ -152,3 +152,32 @@ ts_tensor *ti_weights_find(const ti_weights *w, const char *fmt, ...)
 size_t ti_weights_count(const ti_weights *w) { return w->count; }
 ts_dtype ti_weights_dtype(const ti_weights *w) { return w->dtype; }
 ts_device ti_weights_device(const ti_weights *w) { return w->device; }
+
+static void format_shape(char *buf, size_t cap, const int64_t *shape, int ndim)
+{
+    size_t used = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (used < cap)
+        snprintf(buf + used, cap - used, "]");
+}
+
+tinv_status ti_weights_check(const ti_weights *w, const char *name, const int64_t *shape, int ndim)
+{
+    entry *e = lookup(w, name);
+    if (e == NULL)
+        return ti_error(TINV_ERR_BAD_FORMAT, "missing weight '%s'", name);
+    int64_t actual[TS_MAX_DIMS];
+    int actual_ndim = ts_ndim(e->tensor);
+    int same = actual_ndim == ndim;
+    for (int i = 0; i < actual_ndim && i < TS_MAX_DIMS; i++) {
+        actual[i] = ts_size(e->tensor, i);
+        same = same && (i >= ndim || actual[i] == shape[i]);
+    }
+    if (same)
+        return TINV_OK;
+    char want[128], got[128];
+    format_shape(want, sizeof want, shape, ndim);
+    format_shape(got, sizeof got, actual, actual_ndim);
+    return ti_error(TINV_ERR_BAD_FORMAT, "weight '%s' has shape %s, the config needs %s", name, got, want);
+}

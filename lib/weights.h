@@ -33,6 +33,9 @@ ts_tensor *ti_weights_find(const ti_weights *w, const char *fmt, ...)
 #endif
     ;
 
+/* TINV_OK when `name` exists with exactly `shape`; else TINV_ERR_BAD_FORMAT naming the tensor and both shapes. */
+tinv_status ti_weights_check(const ti_weights *w, const char *name, const int64_t *shape, int ndim);
+
 size_t ti_weights_count(const ti_weights *w);
 ts_dtype ti_weights_dtype(const ti_weights *w);
 ts_device ti_weights_device(const ti_weights *w);
