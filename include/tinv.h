@@ -166,6 +166,12 @@ TINV_API tinv_status tinv_options_set_dtype(tinv_options *opts, tinv_dtype dtype
  */
 TINV_API tinv_status tinv_options_set_log_callback(tinv_options *opts, tinv_log_fn fn,
                                                    tinv_log_level max_level, void *user);
+/**
+ * For single-file checkpoints: a diffusers-style folder whose text_encoder/, unet/ and vae/
+ * config.json files give the architecture, instead of inferring it from the checkpoint's key
+ * names and shapes (needed for non-standard sizes). NULL restores inference.
+ */
+TINV_API tinv_status tinv_options_set_config_dir(tinv_options *opts, const char *dir);
 /** @} */
 
 /* ------------------------------------------------------------------------- */
@@ -190,7 +196,9 @@ typedef struct tinv_sampler tinv_sampler;     /**< classifier-free-guidance imag
 
 /**
  * Load a model from a diffusers folder (model_index.json, text_encoder/, unet/, vae/, each
- * with config.json and .safetensors weights). Weights are converted to the options' dtype
+ * with config.json and .safetensors weights), or from a single-file original-layout
+ * checkpoint (`.safetensors`; architecture inferred for standard SD 1.x/2.x, or taken from
+ * tinv_options_set_config_dir()). Weights are converted to the options' dtype
  * and placed on the options' device (NULL options: CPU, fp32). Pickle files (.bin, .ckpt,
  * .pt) are refused: loading them would execute untrusted code.
  * On failure nothing is allocated and `*out` is NULL.

@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "single_file.h"
 #include "unet_params.h"
 
 ts_dtype ti_dtype_to_ts(tinv_dtype dtype)
@@ -109,8 +110,15 @@ TINV_API tinv_status tinv_model_load(const char *path, const tinv_options *opts,
     *out = NULL;
     TI_REQUIRE(path);
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return ti_error(TINV_ERR_IO, "%s: not a model folder (expected a diffusers folder with model_index.json)",
+    int single_file = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (!single_file && (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return ti_error(TINV_ERR_IO, "%s: no such model (expected a diffusers folder or a .safetensors checkpoint)",
+                        path);
+    size_t len = strlen(path);
+    if (single_file && (len < 12 || strcmp(path + len - 12, ".safetensors") != 0))
+        return ti_error(TINV_ERR_UNSUPPORTED,
+                        "%s: only .safetensors checkpoints are loaded (.ckpt/.pt/.bin are pickles, which can run "
+                        "arbitrary code)",
                         path);
     tinv_model *m = calloc(1, sizeof *m);
     if (m == NULL || (m->path = strdup(path)) == NULL) {
@@ -119,11 +127,19 @@ TINV_API tinv_status tinv_model_load(const char *path, const tinv_options *opts,
     }
     ti_options_resolve(opts, &m->opts);
     int prev = ts_set_grad_enabled(0);
-    tinv_status status = load_component(m, "text_encoder", "model", clip_config, &m->text.cfg, &m->text.w);
-    if (status == TINV_OK)
-        status = load_component(m, "unet", "diffusion_pytorch_model", unet_config, &m->unet.cfg, &m->unet.w);
-    if (status == TINV_OK)
-        status = load_component(m, "vae", "diffusion_pytorch_model", vae_config, &m->vae.cfg, &m->vae.w);
+    tinv_status status;
+    if (single_file) {
+        ti_log(&m->opts.logger, TINV_LOG_INFO, "loading single-file checkpoint %s", path);
+        status = ti_single_file_load(path, m->opts.config_dir[0] ? m->opts.config_dir : NULL,
+                                     ti_dtype_to_ts(m->opts.dtype), m->opts.device, &m->text.cfg, &m->text.w,
+                                     &m->unet.cfg, &m->unet.w, &m->vae.cfg, &m->vae.w);
+    } else {
+        status = load_component(m, "text_encoder", "model", clip_config, &m->text.cfg, &m->text.w);
+        if (status == TINV_OK)
+            status = load_component(m, "unet", "diffusion_pytorch_model", unet_config, &m->unet.cfg, &m->unet.w);
+        if (status == TINV_OK)
+            status = load_component(m, "vae", "diffusion_pytorch_model", vae_config, &m->vae.cfg, &m->vae.w);
+    }
     if (status == TINV_OK)
         status = validate(m);
     ts_set_grad_enabled(prev);

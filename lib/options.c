@@ -71,3 +71,16 @@ TINV_API tinv_status tinv_options_set_log_callback(tinv_options *opts, tinv_log_
     opts->logger.max_level = max_level;
     return TINV_OK;
 }
+
+TINV_API tinv_status tinv_options_set_config_dir(tinv_options *opts, const char *dir)
+{
+    TI_REQUIRE(opts);
+    if (dir == NULL) {
+        opts->config_dir[0] = '\0';
+        return TINV_OK;
+    }
+    if (strlen(dir) >= sizeof opts->config_dir)
+        return ti_error(TINV_ERR_INVALID_ARGUMENT, "config folder path too long: '%s'", dir);
+    strcpy(opts->config_dir, dir);
+    return TINV_OK;
+}

@@ -10,6 +10,7 @@ struct tinv_options {
     char device_name[32];
     tinv_dtype dtype;
     ti_logger logger;
+    char config_dir[1024]; /* architecture override for single-file checkpoints; "" = infer */
 };
 
 /* Defaults used when a caller passes NULL options. */

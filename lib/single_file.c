@@ -10,6 +10,7 @@
 
 #define UNET "model.diffusion_model."
 #define VAE "first_stage_model."
+#define NO_TEXT "no text encoder found (expected cond_stage_model.transformer.* or cond_stage_model.model.*)"
 
 /* The tensor named by a printf-style name, or NULL. */
 static const ti_st_tensor *findf(const ti_safetensors *st, const char *f, ...)
@@ -62,7 +63,8 @@ tinv_status ti_sf_infer_text(const ti_safetensors *st, ti_clip_config *c)
         /* diffusers' SD2 text encoder stops one layer short: the pipeline conditions on the
          * penultimate OpenCLIP layer (then ln_final). */
         if (n < 2)
-            return ti_error(TINV_ERR_BAD_FORMAT, "%s: OpenCLIP text encoder with %d layers (expected at least 2)", file, n);
+            return ti_error(TINV_ERR_BAD_FORMAT, "%s: OpenCLIP text encoder with %d layers (expected at least 2)",
+                            file, n);
         c->num_layers = n - 1;
         c->quick_gelu = 0;
     } else if (layout == TI_SF_TEXT_CLIP || layout == TI_SF_TEXT_CLIP_OLD) {
@@ -78,9 +80,7 @@ tinv_status ti_sf_infer_text(const ti_safetensors *st, ti_clip_config *c)
             c->num_layers++;
         c->quick_gelu = 1;
     } else {
-        return ti_error(TINV_ERR_BAD_FORMAT,
-                        "%s: no text encoder found (expected cond_stage_model.transformer.* or cond_stage_model.model.*)",
-                        file);
+        return ti_error(TINV_ERR_BAD_FORMAT, "%s: %s", file, NO_TEXT);
     }
     c->vocab_size = dim(tok, 0);
     c->hidden_size = dim(tok, 1);
@@ -115,7 +115,8 @@ tinv_status ti_sf_infer_unet(const ti_safetensors *st, ti_unet_config *c)
         int down = findf(st, UNET "input_blocks.%d.0.op.weight", n) != NULL;
         const ti_st_tensor *res = down ? NULL : findf(st, UNET "input_blocks.%d.0.in_layers.2.weight", n);
         if ((down || res == NULL) && layers == 0)
-            return ti_error(TINV_ERR_BAD_FORMAT, "%s: UNet level %d has no resnets (at input_blocks.%d)", file, level, n);
+            return ti_error(TINV_ERR_BAD_FORMAT, "%s: UNet level %d has no resnets (at input_blocks.%d)", file,
+                            level, n);
         if (down || res == NULL) {
             if (level == 0)
                 c->layers_per_block = layers;
@@ -156,8 +157,8 @@ tinv_status ti_sf_infer_unet(const ti_safetensors *st, ti_unet_config *c)
     if (c->transformer_layers < 1 || c->cross_attention_dim < 1 || c->in_channels < 1 || c->out_channels < 1)
         return ti_error(TINV_ERR_BAD_FORMAT, "%s: cannot infer the UNet's shape", file);
     if (1 + c->num_blocks * (c->layers_per_block + 1) > 64)
-        return ti_error(TINV_ERR_UNSUPPORTED, "%s: %d UNet levels of %d layers need more than 64 skip connections", file,
-                        c->num_blocks, c->layers_per_block);
+        return ti_error(TINV_ERR_UNSUPPORTED, "%s: %d UNet levels of %d layers need more than 64 skip connections",
+                        file, c->num_blocks, c->layers_per_block);
     for (int i = 0; i < c->num_blocks; i++)
         if (c->block_out[i] < 1 || c->block_out[i] % c->norm_groups != 0 || c->block_out[i] % c->heads[i] != 0)
             return ti_error(TINV_ERR_UNSUPPORTED,
@@ -254,7 +255,8 @@ static tinv_status load_key(void *ctx, const ti_sf_key *k)
     if (st == TINV_OK && t == NULL)
         st = tinv_last_status();
     if (st == TINV_OK && !ts_all_finite(t))
-        st = ti_error(TINV_ERR_NUMERIC, "%s: tensor '%s' contains NaN or infinity", ti_safetensors_label(l->st), k->src);
+        st = ti_error(TINV_ERR_NUMERIC, "%s: tensor '%s' contains NaN or infinity", ti_safetensors_label(l->st),
+                      k->src);
     if (st == TINV_OK)
         st = ti_weights_put(w, k->dst, t);
     ts_scope_end(scope);
@@ -281,7 +283,8 @@ static tinv_status load_configs(const ti_safetensors *st, const char *config_dir
     }
     /* Cheap consistency checks that would otherwise fail deep inside the first forward pass. */
     if (text->hidden_size != unet->cross_attention_dim)
-        return ti_error(TINV_ERR_BAD_FORMAT, "%s: text encoder width %d does not match the UNet's cross_attention_dim %d",
+        return ti_error(TINV_ERR_BAD_FORMAT,
+                        "%s: text encoder width %d does not match the UNet's cross_attention_dim %d",
                         ti_safetensors_label(st), text->hidden_size, unet->cross_attention_dim);
     if (unet->in_channels != vae->latent_channels)
         return ti_error(TINV_ERR_BAD_FORMAT, "%s: UNet in_channels %d does not match the VAE's latent_channels %d",
@@ -294,9 +297,7 @@ static tinv_status load_all(loader *l, const char *config_dir, ts_dtype dtype, t
 {
     ti_sf_text_layout layout = ti_sf_text_layout_of(l->st);
     if (layout == TI_SF_TEXT_NONE)
-        return ti_error(TINV_ERR_BAD_FORMAT,
-                        "%s: no text encoder found (expected cond_stage_model.transformer.* or cond_stage_model.model.*)",
-                        ti_safetensors_label(l->st));
+        return ti_error(TINV_ERR_BAD_FORMAT, "%s: %s", ti_safetensors_label(l->st), NO_TEXT);
     TI_TRY(load_configs(l->st, config_dir, text, unet, vae));
     for (int i = 0; i < 3; i++)
         TI_TRY(ti_weights_create(dtype, device, &l->w[i]));

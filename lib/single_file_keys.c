@@ -93,13 +93,15 @@ tinv_status ti_sf_text_keys(const ti_clip_config *c, ti_sf_text_layout layout, t
                    S("%sembeddings.position_embedding", p), ".weight", 2, c->max_positions, h, 0, 0));
         for (int l = 0; l < c->num_layers; l++) {
             static const char *const proj[4] = {"q_proj", "k_proj", "v_proj", "out_proj"};
-            TI_TRY(norm(&g, D("text_model.encoder.layers.%d.layer_norm1", l), S("%sencoder.layers.%d.layer_norm1", p, l), h));
+            char dl[64], sl[128];
+            snprintf(dl, sizeof dl, "text_model.encoder.layers.%d", l);
+            snprintf(sl, sizeof sl, "%sencoder.layers.%d", p, l);
+            TI_TRY(norm(&g, D("%s.layer_norm1", dl), S("%s.layer_norm1", sl), h));
             for (int i = 0; i < 4; i++)
-                TI_TRY(linear(&g, D("text_model.encoder.layers.%d.self_attn.%s", l, proj[i]),
-                              S("%sencoder.layers.%d.self_attn.%s", p, l, proj[i]), h, h, 1));
-            TI_TRY(norm(&g, D("text_model.encoder.layers.%d.layer_norm2", l), S("%sencoder.layers.%d.layer_norm2", p, l), h));
-            TI_TRY(linear(&g, D("text_model.encoder.layers.%d.mlp.fc1", l), S("%sencoder.layers.%d.mlp.fc1", p, l), inter, h, 1));
-            TI_TRY(linear(&g, D("text_model.encoder.layers.%d.mlp.fc2", l), S("%sencoder.layers.%d.mlp.fc2", p, l), h, inter, 1));
+                TI_TRY(linear(&g, D("%s.self_attn.%s", dl, proj[i]), S("%s.self_attn.%s", sl, proj[i]), h, h, 1));
+            TI_TRY(norm(&g, D("%s.layer_norm2", dl), S("%s.layer_norm2", sl), h));
+            TI_TRY(linear(&g, D("%s.mlp.fc1", dl), S("%s.mlp.fc1", sl), inter, h, 1));
+            TI_TRY(linear(&g, D("%s.mlp.fc2", dl), S("%s.mlp.fc2", sl), h, inter, 1));
         }
         return norm(&g, "text_model.final_layer_norm", S("%sfinal_layer_norm", p), h);
     }
@@ -113,20 +115,21 @@ tinv_status ti_sf_text_keys(const ti_clip_config *c, ti_sf_text_layout layout, t
                2, c->max_positions, h, 0, 0));
     for (int l = 0; l < c->num_layers; l++) {
         static const char *const qkv[3] = {"q_proj", "k_proj", "v_proj"};
-        TI_TRY(norm(&g, D("text_model.encoder.layers.%d.layer_norm1", l), S("%stransformer.resblocks.%d.ln_1", p, l), h));
-        for (int i = 0; i < 3; i++) {
-            TI_TRY(key(&g, TI_SF_SPLIT3, i, D("text_model.encoder.layers.%d.self_attn.%s.weight", l, qkv[i]),
-                       S("%stransformer.resblocks.%d.attn.in_proj_weight", p, l), "", 2, h, h, 0, 0));
-            TI_TRY(key(&g, TI_SF_SPLIT3, i, D("text_model.encoder.layers.%d.self_attn.%s.bias", l, qkv[i]),
-                       S("%stransformer.resblocks.%d.attn.in_proj_bias", p, l), "", 1, h, 0, 0, 0));
-        }
-        TI_TRY(linear(&g, D("text_model.encoder.layers.%d.self_attn.out_proj", l),
-                      S("%stransformer.resblocks.%d.attn.out_proj", p, l), h, h, 1));
-        TI_TRY(norm(&g, D("text_model.encoder.layers.%d.layer_norm2", l), S("%stransformer.resblocks.%d.ln_2", p, l), h));
-        TI_TRY(linear(&g, D("text_model.encoder.layers.%d.mlp.fc1", l), S("%stransformer.resblocks.%d.mlp.c_fc", p, l),
-                      inter, h, 1));
-        TI_TRY(linear(&g, D("text_model.encoder.layers.%d.mlp.fc2", l), S("%stransformer.resblocks.%d.mlp.c_proj", p, l),
-                      h, inter, 1));
+        char dl[64], sl[128];
+        snprintf(dl, sizeof dl, "text_model.encoder.layers.%d", l);
+        snprintf(sl, sizeof sl, "%stransformer.resblocks.%d", p, l);
+        TI_TRY(norm(&g, D("%s.layer_norm1", dl), S("%s.ln_1", sl), h));
+        /* All weights, then all biases: the loader keeps only the last fused tensor it read. */
+        for (int i = 0; i < 3; i++)
+            TI_TRY(key(&g, TI_SF_SPLIT3, i, D("%s.self_attn.%s.weight", dl, qkv[i]), S("%s.attn.in_proj_weight", sl),
+                       "", 2, h, h, 0, 0));
+        for (int i = 0; i < 3; i++)
+            TI_TRY(key(&g, TI_SF_SPLIT3, i, D("%s.self_attn.%s.bias", dl, qkv[i]), S("%s.attn.in_proj_bias", sl), "",
+                       1, h, 0, 0, 0));
+        TI_TRY(linear(&g, D("%s.self_attn.out_proj", dl), S("%s.attn.out_proj", sl), h, h, 1));
+        TI_TRY(norm(&g, D("%s.layer_norm2", dl), S("%s.ln_2", sl), h));
+        TI_TRY(linear(&g, D("%s.mlp.fc1", dl), S("%s.mlp.c_fc", sl), inter, h, 1));
+        TI_TRY(linear(&g, D("%s.mlp.fc2", dl), S("%s.mlp.c_proj", sl), h, inter, 1));
     }
     return norm(&g, "text_model.final_layer_norm", S("%sln_final", p), h);
 }
@@ -199,10 +202,12 @@ tinv_status ti_sf_unet_keys(const ti_unet_config *c, ti_sf_emit_fn emit, void *c
     for (int i = 0; i < nb; i++) {
         int64_t ch = c->block_out[i];
         for (int j = 0; j < c->layers_per_block; j++, n++) {
-            TI_TRY(unet_resnet(&g, D("down_blocks.%d.resnets.%d", i, j), S(UNET "input_blocks.%d.0", n), prev, ch, temb));
+            TI_TRY(unet_resnet(&g, D("down_blocks.%d.resnets.%d", i, j), S(UNET "input_blocks.%d.0", n), prev, ch,
+                               temb));
             prev = ch;
             if (c->down_cross[i])
-                TI_TRY(unet_transformer(&g, c, D("down_blocks.%d.attentions.%d", i, j), S(UNET "input_blocks.%d.1", n), ch));
+                TI_TRY(unet_transformer(&g, c, D("down_blocks.%d.attentions.%d", i, j), S(UNET "input_blocks.%d.1", n),
+                                        ch));
         }
         if (i < last) {
             TI_TRY(conv(&g, D("down_blocks.%d.downsamplers.0.conv", i), S(UNET "input_blocks.%d.0.op", n), ch, ch, 3));
@@ -227,7 +232,8 @@ tinv_status ti_sf_unet_keys(const ti_unet_config *c, ti_sf_emit_fn emit, void *c
                                ch, temb));
             prev = ch;
             if (c->up_cross[i])
-                TI_TRY(unet_transformer(&g, c, D("up_blocks.%d.attentions.%d", i, j), S(UNET "output_blocks.%d.1", n), ch));
+                TI_TRY(unet_transformer(&g, c, D("up_blocks.%d.attentions.%d", i, j), S(UNET "output_blocks.%d.1", n),
+                                        ch));
         }
         if (i < last) /* the upsampler sits after the resnet (and transformer) of the block's last layer */
             TI_TRY(conv(&g, D("up_blocks.%d.upsamplers.0.conv", i),
@@ -259,7 +265,8 @@ static tinv_status vae_mid(const gen *g, const char *part, int64_t ch)
     TI_TRY(norm(g, D("%s.mid_block.attentions.0.group_norm", part), S(VAE "%s.mid.attn_1.norm", part), ch));
     static const char *const from[4] = {"q", "k", "v", "proj_out"}, *const to[4] = {"to_q", "to_k", "to_v", "to_out.0"};
     for (int i = 0; i < 4; i++)
-        TI_TRY(squeezed(g, D("%s.mid_block.attentions.0.%s", part, to[i]), S(VAE "%s.mid.attn_1.%s", part, from[i]), ch, ch));
+        TI_TRY(squeezed(g, D("%s.mid_block.attentions.0.%s", part, to[i]), S(VAE "%s.mid.attn_1.%s", part, from[i]),
+                        ch, ch));
     return vae_resnet(g, D("%s.mid_block.resnets.1", part), S(VAE "%s.mid.block_2", part), ch, ch);
 }
 
@@ -279,8 +286,8 @@ tinv_status ti_sf_vae_keys(const ti_vae_config *c, ti_sf_emit_fn emit, void *ctx
             prev = c->block_out[i];
         }
         if (i < last)
-            TI_TRY(conv(&g, D("encoder.down_blocks.%d.downsamplers.0.conv", i), S(VAE "encoder.down.%d.downsample.conv", i),
-                        prev, prev, 3));
+            TI_TRY(conv(&g, D("encoder.down_blocks.%d.downsamplers.0.conv", i),
+                        S(VAE "encoder.down.%d.downsample.conv", i), prev, prev, 3));
     }
     TI_TRY(vae_mid(&g, "encoder", top));
     TI_TRY(norm(&g, "encoder.conv_norm_out", VAE "encoder.norm_out", top));
@@ -296,13 +303,13 @@ tinv_status ti_sf_vae_keys(const ti_vae_config *c, ti_sf_emit_fn emit, void *ctx
     for (int i = 0; i < nb; i++) {
         int64_t ch = c->block_out[last - i];
         for (int j = 0; j <= c->layers_per_block; j++) {
-            TI_TRY(vae_resnet(&g, D("decoder.up_blocks.%d.resnets.%d", i, j), S(VAE "decoder.up.%d.block.%d", last - i, j),
-                              prev, ch));
+            TI_TRY(vae_resnet(&g, D("decoder.up_blocks.%d.resnets.%d", i, j),
+                              S(VAE "decoder.up.%d.block.%d", last - i, j), prev, ch));
             prev = ch;
         }
         if (i < last)
-            TI_TRY(conv(&g, D("decoder.up_blocks.%d.upsamplers.0.conv", i), S(VAE "decoder.up.%d.upsample.conv", last - i),
-                        ch, ch, 3));
+            TI_TRY(conv(&g, D("decoder.up_blocks.%d.upsamplers.0.conv", i),
+                        S(VAE "decoder.up.%d.upsample.conv", last - i), ch, ch, 3));
     }
     TI_TRY(norm(&g, "decoder.conv_norm_out", VAE "decoder.norm_out", c0));
     return conv(&g, "decoder.conv_out", VAE "decoder.conv_out", c->out_channels, c0, 3);

@@ -12,6 +12,7 @@
 typedef struct entry {
     char *name;
     ts_tensor *tensor;
+    size_t seq; /* insertion order: among equal names the last put wins */
 } entry;
 
 struct ti_weights {
@@ -45,31 +46,49 @@ void ti_weights_free(ti_weights *w)
     free(w);
 }
 
-static int compare_entries(const void *a, const void *b)
+static int compare_names(const void *a, const void *b)
 {
     return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
 }
 
+static int compare_entries(const void *a, const void *b)
+{
+    int c = compare_names(a, b);
+    if (c != 0)
+        return c;
+    return ((const entry *)a)->seq < ((const entry *)b)->seq ? -1 : 1;
+}
+
+/* Sort by (name, seq) and keep only the newest entry of each name. */
+static void sort_and_dedupe(ti_weights *w)
+{
+    qsort(w->items, w->count, sizeof *w->items, compare_entries);
+    size_t kept = 0;
+    for (size_t i = 0; i < w->count; i++) {
+        if (i + 1 < w->count && strcmp(w->items[i].name, w->items[i + 1].name) == 0) {
+            free(w->items[i].name);
+            ts_free(w->items[i].tensor);
+            continue;
+        }
+        w->items[kept++] = w->items[i];
+    }
+    w->count = kept;
+    w->sorted = 1;
+}
+
 static entry *lookup(const ti_weights *w, const char *name)
 {
-    if (!w->sorted) {
-        /* Sorting lazily keeps loading O(n log n) however many puts there are. */
-        qsort(w->items, w->count, sizeof *w->items, compare_entries);
-        ((ti_weights *)w)->sorted = 1;
-    }
-    entry key = {(char *)name, NULL};
-    return bsearch(&key, w->items, w->count, sizeof *w->items, compare_entries);
+    if (w->count == 0)
+        return NULL; /* bsearch/qsort must not see a NULL array */
+    if (!w->sorted) /* sorting lazily keeps loading O(n log n) however many puts there are */
+        sort_and_dedupe((ti_weights *)w);
+    entry key = {(char *)name, NULL, 0};
+    return bsearch(&key, w->items, w->count, sizeof *w->items, compare_names);
 }
 
 tinv_status ti_weights_put(ti_weights *w, const char *name, ts_tensor *t)
 {
     ts_detach(t);
-    entry *existing = lookup(w, name);
-    if (existing != NULL) {
-        ts_free(existing->tensor);
-        existing->tensor = t;
-        return TINV_OK;
-    }
     if (w->count == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 256;
         entry *grown = realloc(w->items, cap * sizeof *grown);
@@ -85,7 +104,8 @@ tinv_status ti_weights_put(ti_weights *w, const char *name, ts_tensor *t)
         ts_free(t);
         return ti_error(TINV_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    w->items[w->count++] = (entry){copy, t};
+    w->items[w->count] = (entry){copy, t, w->count};
+    w->count++;
     w->sorted = 0;
     return TINV_OK;
 }

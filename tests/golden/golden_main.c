@@ -18,7 +18,7 @@ static const struct component {
     {"sampler", NULL},
     {"pipeline", NULL},
     {"textual_inversion", NULL},
-    {"single_file", NULL},
+    {"single_file", golden_single_file},
 };
 
 json_t *golden_load_json(const char *path, char *err, size_t err_cap)

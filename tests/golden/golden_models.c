@@ -13,6 +13,27 @@
 static tinv_model *cached_model;
 static char cached_set[4096];
 
+/* A set holds its model as a diffusers folder, or only as the single file that
+ * cases.json's meta.model_source.model_file names (architecture then inferred). */
+static void model_path(const char *set_dir, char *out, size_t cap)
+{
+    char index[4096], err[256];
+    snprintf(index, sizeof index, "%s/model_index.json", set_dir);
+    snprintf(out, cap, "%s", set_dir);
+    FILE *f = fopen(index, "r");
+    if (f != NULL) {
+        fclose(f);
+        return;
+    }
+    snprintf(index, sizeof index, "%s/golden/cases.json", set_dir);
+    json_t *root = golden_load_json(index, err, sizeof err);
+    const char *file = json_string_value(
+        json_object_get(json_object_get(json_object_get(root, "meta"), "model_source"), "model_file"));
+    if (file != NULL)
+        snprintf(out, cap, file[0] == '/' ? "%s" : "%s/%s", file[0] == '/' ? file : set_dir, file);
+    json_decref(root);
+}
+
 tinv_model *golden_model(const char *set_dir, char *detail, size_t cap)
 {
     if (cached_model != NULL && strcmp(cached_set, set_dir) == 0)
@@ -20,7 +41,9 @@ tinv_model *golden_model(const char *set_dir, char *detail, size_t cap)
     tinv_model_free(cached_model);
     cached_model = NULL;
     tinv_set_num_threads(0);
-    if (tinv_model_load(set_dir, NULL, &cached_model) != TINV_OK) {
+    char path[4096];
+    model_path(set_dir, path, sizeof path);
+    if (tinv_model_load(path, NULL, &cached_model) != TINV_OK) {
         snprintf(detail, cap, "model load failed: %s", tinv_last_error());
         return NULL;
     }
@@ -109,9 +132,8 @@ static golden_result finish(compare_state *s, tinv_status st, char *detail, size
     return s->failed ? GOLDEN_FAIL : GOLDEN_PASS;
 }
 
-golden_result golden_text_encoder(const char *set_dir, json_t *c, char *detail, size_t cap)
+static golden_result run_text_encoder(tinv_model *m, const char *set_dir, json_t *c, char *detail, size_t cap)
 {
-    tinv_model *m = golden_model(set_dir, detail, cap);
     ti_safetensors *st = m ? open_case(set_dir, c, detail, cap) : NULL;
     if (st == NULL)
         return GOLDEN_FAIL;
@@ -146,9 +168,8 @@ golden_result golden_text_encoder(const char *set_dir, json_t *c, char *detail, 
     return finish(&s, status, detail, cap);
 }
 
-golden_result golden_unet(const char *set_dir, json_t *c, char *detail, size_t cap)
+static golden_result run_unet(tinv_model *m, const char *set_dir, json_t *c, char *detail, size_t cap)
 {
-    tinv_model *m = golden_model(set_dir, detail, cap);
     ti_safetensors *st = m ? open_case(set_dir, c, detail, cap) : NULL;
     if (st == NULL)
         return GOLDEN_FAIL;
@@ -238,4 +259,65 @@ golden_result golden_vae(const char *set_dir, json_t *c, char *detail, size_t ca
                                                                 : vae_decode_case(m, st, c, &s);
     ti_safetensors_close(st);
     return finish(&s, status, detail, cap);
+}
+
+golden_result golden_text_encoder(const char *set_dir, json_t *c, char *detail, size_t cap)
+{
+    tinv_model *m = golden_model(set_dir, detail, cap);
+    return m ? run_text_encoder(m, set_dir, c, detail, cap) : GOLDEN_FAIL;
+}
+
+golden_result golden_unet(const char *set_dir, json_t *c, char *detail, size_t cap)
+{
+    tinv_model *m = golden_model(set_dir, detail, cap);
+    return m ? run_unet(m, set_dir, c, detail, cap) : GOLDEN_FAIL;
+}
+
+/* single_file: load the case's original-layout checkpoint (with the set's configs when the set
+ * has them, as its yaml-free non-standard sizes need) and rerun every text_encoder and unet case
+ * of the set through it. */
+golden_result golden_single_file(const char *set_dir, json_t *c, char *detail, size_t cap)
+{
+    char path[4096], configs[4096], err[512];
+    snprintf(path, sizeof path, "%s/%s", set_dir, json_string_value(json_object_get(c, "file")));
+    snprintf(configs, sizeof configs, "%s/unet/config.json", set_dir);
+    tinv_options *opts = NULL;
+    tinv_model *m = NULL;
+    FILE *f = fopen(configs, "r");
+    tinv_options_create(&opts);
+    if (f != NULL) {
+        fclose(f);
+        tinv_options_set_config_dir(opts, set_dir);
+    }
+    tinv_status st = tinv_model_load(path, opts, &m);
+    tinv_options_free(opts);
+    if (st != TINV_OK) {
+        snprintf(detail, cap, "load failed: %s", tinv_last_error());
+        return GOLDEN_FAIL;
+    }
+    snprintf(configs, sizeof configs, "%s/golden/cases.json", set_dir);
+    json_t *root = golden_load_json(configs, err, sizeof err);
+    size_t i;
+    json_t *other;
+    int ran = 0, failed = 0;
+    json_array_foreach(json_object_get(root, "cases"), i, other) {
+        const char *comp = json_string_value(json_object_get(other, "component"));
+        char sub[512] = "";
+        golden_result r;
+        if (comp != NULL && strcmp(comp, "text_encoder") == 0)
+            r = run_text_encoder(m, set_dir, other, sub, sizeof sub);
+        else if (comp != NULL && strcmp(comp, "unet") == 0)
+            r = run_unet(m, set_dir, other, sub, sizeof sub);
+        else
+            continue;
+        ran++;
+        if (r != GOLDEN_PASS) {
+            failed++;
+            fprintf(stderr, "    single_file %s: %s\n", json_string_value(json_object_get(other, "name")), sub);
+        }
+    }
+    json_decref(root);
+    tinv_model_free(m);
+    snprintf(detail, cap, "%d text_encoder/unet cases rerun from the single file, %d failed", ran, failed);
+    return ran > 0 && failed == 0 ? GOLDEN_PASS : GOLDEN_FAIL;
 }
