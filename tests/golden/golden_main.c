@@ -14,7 +14,7 @@ static const struct component {
     {"text_encoder", golden_text_encoder},
     {"unet", golden_unet},
     {"vae", golden_vae},
-    {"scheduler", NULL},
+    {"scheduler", golden_scheduler},
     {"sampler", NULL},
     {"pipeline", NULL},
     {"textual_inversion", NULL},
