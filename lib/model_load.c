@@ -126,6 +126,12 @@ TINV_API tinv_status tinv_model_load(const char *path, const tinv_options *opts,
         return ti_error(TINV_ERR_OUT_OF_MEMORY, "out of memory loading %s", path);
     }
     ti_options_resolve(opts, &m->opts);
+    if (m->opts.dtype == TINV_DTYPE_FP16 && m->opts.device.type == TS_CPU) {
+        free(m->path);
+        free(m);
+        /* libtorch's CPU kernels lack fp16 layer/group norm; bf16 has them. */
+        return ti_error(TINV_ERR_UNSUPPORTED, "fp16 compute needs a CUDA device; on the CPU use bf16 or fp32");
+    }
     int prev = ts_set_grad_enabled(0);
     tinv_status status;
     if (single_file) {

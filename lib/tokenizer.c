@@ -498,9 +498,9 @@ static int ends_with(const char *s, const char *suffix)
 
 TINV_API tinv_status tinv_tokenizer_load(const char *path, const tinv_options *opts, tinv_tokenizer **out)
 {
-    TI_REQUIRE(path);
     TI_REQUIRE(out);
-    *out = NULL;
+    *out = NULL; /* a failed load never leaves a stale handle behind */
+    TI_REQUIRE(path);
     if (strlen(path) > 3000)
         return ti_error(TINV_ERR_INVALID_ARGUMENT, "tinv_tokenizer_load: path too long");
     tinv_tokenizer *tok = calloc(1, sizeof *tok);

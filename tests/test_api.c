@@ -80,6 +80,43 @@ static void test_threads_and_runtime_info(void)
     CHECK(tinv_runtime_info(NULL, 0, &needed) == TINV_OK && needed == strlen(full));
 }
 
+/* Every public function that takes a handle or pointer answers NULL with a status (or the
+ * documented neutral value), never a crash. */
+static void test_every_function_rejects_null_handles(void)
+{
+    int32_t id = 0, ids[4] = {0};
+    size_t count = 0;
+    char buf[16];
+    float f[8] = {0};
+    int64_t v = 0;
+    double d = 0;
+    tinv_tokenizer *tok = (tinv_tokenizer *)1;
+    tinv_model *model = (tinv_model *)1;
+    CHECK(tinv_tokenizer_load(NULL, NULL, &tok) == TINV_ERR_INVALID_ARGUMENT && tok == NULL);
+    CHECK(tinv_tokenizer_load("x", NULL, NULL) == TINV_ERR_INVALID_ARGUMENT);
+    tinv_tokenizer_free(NULL);
+    CHECK(tinv_tokenizer_set_log_callback(NULL, NULL, TINV_LOG_INFO, NULL) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_tokenizer_add_token(NULL, "<x>", &id) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_tokenizer_encode(NULL, "a", 1, ids, 4, &count, NULL) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_tokenizer_decode(NULL, ids, 1, buf, sizeof buf, &count) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_tokenizer_vocab_size(NULL) == 0 && tinv_tokenizer_max_length(NULL) == 0);
+    CHECK(tinv_tokenizer_bos_id(NULL) == -1 && tinv_tokenizer_eos_id(NULL) == -1 && tinv_tokenizer_pad_id(NULL) == -1);
+    CHECK(tinv_tokenizer_token_to_id(NULL, "a", &id) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_tokenizer_id_to_token(NULL, 1, buf, sizeof buf, &count) == TINV_ERR_INVALID_ARGUMENT);
+
+    CHECK(tinv_model_load(NULL, NULL, &model) == TINV_ERR_INVALID_ARGUMENT && model == NULL);
+    CHECK(tinv_model_load("x", NULL, NULL) == TINV_ERR_INVALID_ARGUMENT);
+    tinv_model_free(NULL);
+    CHECK(tinv_model_set_log_callback(NULL, NULL, TINV_LOG_INFO, NULL) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_model_get_int(NULL, TINV_MODEL_TEXT_HIDDEN_SIZE, &v) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_model_get_vae_scaling_factor(NULL, &d) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_model_encode_text(NULL, ids, 1, 1, f, NULL) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_model_unet(NULL, f, 1, 8, 8, f, 1, f, 1, f) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_model_vae_encode(NULL, f, 1, 8, 8, f, f) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_model_vae_decode(NULL, f, 1, 1, 1, f) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_options_set_config_dir(NULL, "x") == TINV_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     RUN(test_version_matches_header);
@@ -88,5 +125,6 @@ int main(void)
     RUN(test_options_validate_their_values);
     RUN(test_cuda_request_on_cpu_build_is_a_device_error);
     RUN(test_threads_and_runtime_info);
+    RUN(test_every_function_rejects_null_handles);
     return check_summary("api");
 }

@@ -185,6 +185,40 @@ static void test_truncated_file_and_pickles_and_missing_folder(void)
     CHECK(tinv_model_load(scratch, NULL, NULL) == TINV_ERR_INVALID_ARGUMENT);
 }
 
+static void test_reduced_precision_on_cpu(void)
+{
+    tinv_options *o = NULL;
+    tinv_model *m = NULL;
+    CHECK(tinv_options_create(&o) == TINV_OK);
+    CHECK(tinv_options_set_dtype(o, TINV_DTYPE_FP16) == TINV_OK);
+    CHECK(tinv_model_load(fixture, o, &m) == TINV_ERR_UNSUPPORTED && m == NULL);
+    CHECK(strstr(tinv_last_error(), "bf16") != NULL);
+    /* bf16 runs on the CPU and stays close to the fp32 result. */
+    CHECK(tinv_options_set_dtype(o, TINV_DTYPE_BF16) == TINV_OK);
+    CHECK(tinv_model_load(fixture, o, &m) == TINV_OK);
+    tinv_model *ref = NULL;
+    CHECK(tinv_model_load(fixture, NULL, &ref) == TINV_OK);
+    static float x[4 * 16 * 16], y[4 * 16 * 16], y_ref[4 * 16 * 16], ctx[77 * 32];
+    for (int i = 0; i < 4 * 16 * 16; i++)
+        x[i] = (float)((i * 37) % 17) / 8.0f - 1.0f;
+    for (int i = 0; i < 77 * 32; i++)
+        ctx[i] = (float)((i * 11) % 13) / 6.0f - 1.0f;
+    float t = 500;
+    CHECK(tinv_model_unet(m, x, 1, 16, 16, &t, 1, ctx, 77, y) == TINV_OK);
+    CHECK(tinv_model_unet(ref, x, 1, 16, 16, &t, 1, ctx, 77, y_ref) == TINV_OK);
+    double max_diff = 0, max_ref = 0;
+    for (int i = 0; i < 4 * 16 * 16; i++) {
+        double d = y[i] > y_ref[i] ? y[i] - y_ref[i] : y_ref[i] - y[i];
+        max_diff = d > max_diff ? d : max_diff;
+        max_ref = (y_ref[i] > 0 ? y_ref[i] : -y_ref[i]) > max_ref ? (y_ref[i] > 0 ? y_ref[i] : -y_ref[i]) : max_ref;
+    }
+    printf("    bf16 vs fp32 UNet: max rel error %.3g\n", max_diff / max_ref);
+    CHECK(max_diff <= 0.1 * max_ref); /* bf16 keeps 8 bits of mantissa */
+    tinv_model_free(m);
+    tinv_model_free(ref);
+    tinv_options_free(o);
+}
+
 int main(void)
 {
     const char *fixtures = check_fixtures_dir();
@@ -208,6 +242,7 @@ int main(void)
     RUN(test_wrong_shape_is_named);
     RUN(test_nan_weight_is_reported);
     RUN(test_truncated_file_and_pickles_and_missing_folder);
+    RUN(test_reduced_precision_on_cpu);
     sh("rm -rf '%s'%s", tmpl, "");
     return check_summary("models");
 }
