@@ -14,7 +14,7 @@ static const struct component {
     {"text_encoder", golden_text_encoder},
     {"unet", golden_unet},
     {"vae", golden_vae},
-    {"scheduler", golden_scheduler},
+    {"scheduler", NULL},
     {"sampler", NULL},
     {"pipeline", NULL},
     {"textual_inversion", NULL},
