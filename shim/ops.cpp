@@ -3,6 +3,7 @@
 
 #include <torch/csrc/api/include/torch/version.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "../lib/error.h"
@@ -22,6 +23,36 @@ static at::TensorOptions options_for(ts_dtype dtype, ts_device device)
 {
     return at::TensorOptions().dtype(ts_scalar_type(dtype)).device(ts_at_device(device));
 }
+
+#ifndef TS_HAVE_SDPA_SCALE
+// Attention for libtorch without scaled_dot_product_attention: one (batch, head) slice and at
+// most kQueryChunk query rows at a time, with plain mm. Batched bmm/baddbmm over [B*H, L, S]
+// were 3x slower on libtorch 1.13's CPU path and allocate the whole score tensor at once.
+static at::Tensor attention_by_slices(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v,
+                                      const c10::optional<at::Tensor> &mask, double scale)
+{
+    const int64_t kQueryChunk = 1024;
+    auto B = q.size(0), H = q.size(1), L = q.size(2);
+    if (mask && mask->dim() != 2)
+        throw std::invalid_argument("attention: the mask must be [L, S]");
+    std::vector<at::Tensor> rows;
+    rows.reserve(static_cast<size_t>(B * H));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++) {
+            at::Tensor qs = q[b][h], ks_t = k[b][h].t(), vs = v[b][h];
+            std::vector<at::Tensor> chunks;
+            for (int64_t start = 0; start < L; start += kQueryChunk) {
+                int64_t len = std::min(kQueryChunk, L - start);
+                at::Tensor scores = at::mm(qs.narrow(0, start, len), ks_t).mul_(scale);
+                if (mask)
+                    scores.add_(mask->narrow(0, start, len));
+                chunks.push_back(at::mm(at::softmax(scores, -1), vs));
+            }
+            rows.push_back(chunks.size() == 1 ? chunks[0] : at::cat(chunks, 0));
+        }
+    return at::stack(rows).view({B, H, L, v.size(3)});
+}
+#endif
 
 extern "C" {
 
@@ -228,19 +259,7 @@ ts_tensor *ts_attention(const ts_tensor *q, const ts_tensor *k, const ts_tensor 
 #ifdef TS_HAVE_SDPA_SCALE
         return at::scaled_dot_product_attention(q->t, k->t, v->t, m, 0.0, false, scale);
 #else
-        // [B,H,L,D] -> [B*H,L,D]; scores via baddbmm on a zero input with beta=1, because
-        // libtorch 1.13's small-matrix CPU kernel reads the output buffer even when beta=0.
-        auto B = q->t.size(0), H = q->t.size(1), L = q->t.size(2), D = q->t.size(3);
-        auto S = k->t.size(2);
-        at::Tensor q3 = q->t.reshape({B * H, L, D});
-        at::Tensor k3 = k->t.reshape({B * H, S, D});
-        at::Tensor v3 = v->t.reshape({B * H, S, v->t.size(3)});
-        at::Tensor scores = at::baddbmm(at::zeros({B * H, L, S}, q3.options()), q3,
-                                        k3.transpose(1, 2), 1.0, scale);
-        if (m)
-            scores = (scores.view({B, H, L, S}) + *m).view({B * H, L, S});
-        at::Tensor probs = at::softmax(scores, -1);
-        return at::bmm(probs, v3).view({B, H, L, v->t.size(3)});
+        return attention_by_slices(q->t, k->t, v->t, m, scale);
 #endif
     });
 }
