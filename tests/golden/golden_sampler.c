@@ -1,0 +1,192 @@
+/* Golden component "sampler": the pipeline's denoising loop written out — latents = randn × σ_init
+ * from the case's seeded CPU generator; per timestep: scale_model_input(cat([lat, lat])), the UNet
+ * through the public API, classifier-free guidance (uncond row first), scheduler step with the same
+ * generator. Every steps.* / output.* tensor is compared with max|x − ref| ≤ rtol_max · max|ref|. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "golden.h"
+#include "safetensors.h"
+#include "scheduler.h"
+#include "tinv.h"
+
+/* golden_scheduler.c */
+tinv_status golden_scheduler_config(const char *set_dir, json_t *c, ti_sched_config *cfg, char *detail, size_t cap);
+
+typedef struct samp_cmp {
+    double rtol, worst_abs, worst_rel;
+    int failed;
+} samp_cmp;
+
+static void cmp(samp_cmp *s, ti_safetensors *st, const char *name, const float *x, size_t n)
+{
+    const ti_st_tensor *t = ti_safetensors_find(st, name);
+    if (t == NULL || (size_t)t->numel != n) {
+        s->failed = 1;
+        fprintf(stderr, "    %s: missing or %lld values, expected %zu\n", name, t ? (long long)t->numel : -1LL, n);
+        return;
+    }
+    float *ref = malloc((n ? n : 1) * sizeof *ref);
+    if (ref == NULL || ti_st_to_f32(t, ref, n) != TINV_OK) {
+        s->failed = 1;
+        free(ref);
+        return;
+    }
+    double max_abs = 0, max_ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)x[i] - ref[i]);
+        if (!(d <= max_abs))
+            max_abs = isnan(d) ? INFINITY : d;
+        if (fabs(ref[i]) > max_ref)
+            max_ref = fabs(ref[i]);
+    }
+    double rel = max_ref > 0 ? max_abs / max_ref : max_abs;
+    if (rel > s->worst_rel) {
+        s->worst_rel = rel;
+        s->worst_abs = max_abs;
+    }
+    if (!(max_abs <= s->rtol * max_ref)) {
+        s->failed = 1;
+        fprintf(stderr, "    %s: max_abs %.3g > %.1g * max|ref| %.3g\n", name, max_abs, s->rtol, max_ref);
+    }
+    free(ref);
+}
+
+static float *load(ti_safetensors *st, const char *name, const ti_st_tensor **info)
+{
+    const ti_st_tensor *t = ti_safetensors_find(st, name);
+    if (info)
+        *info = t;
+    if (t == NULL)
+        return NULL;
+    float *buf = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *buf);
+    if (buf && ti_st_to_f32(t, buf, (size_t)t->numel) != TINV_OK) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static int host(const ts_tensor *t, float *dst, size_t n)
+{
+    return t != NULL && (size_t)ts_numel(t) == n && ts_to_host(t, dst, TS_F32, n) == TINV_OK;
+}
+
+golden_result golden_sampler(const char *set_dir, json_t *c, char *detail, size_t cap)
+{
+    ti_sched_config cfg;
+    if (golden_scheduler_config(set_dir, c, &cfg, detail, cap) != TINV_OK)
+        return GOLDEN_FAIL;
+    tinv_model *m = golden_model(set_dir, detail, cap);
+    if (m == NULL)
+        return GOLDEN_FAIL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", set_dir, json_string_value(json_object_get(c, "file")));
+    ti_safetensors *st = NULL;
+    if (ti_safetensors_open(path, &st) != TINV_OK) {
+        snprintf(detail, cap, "%s", tinv_last_error());
+        return GOLDEN_FAIL;
+    }
+    json_t *args = json_object_get(c, "args");
+    int steps = (int)json_integer_value(json_object_get(args, "num_inference_steps"));
+    double guidance = json_number_value(json_object_get(args, "guidance_scale"));
+    uint64_t seed = (uint64_t)json_integer_value(json_object_get(args, "seed"));
+    samp_cmp sc = {1e-4, 0, 0, 0};
+    json_t *r = json_object_get(json_object_get(c, "tolerance"), "rtol_max");
+    if (json_is_number(r))
+        sc.rtol = json_number_value(r);
+
+    const ti_st_tensor *ctx_info = NULL, *lat_info = NULL;
+    float *ctx = load(st, "input.context", &ctx_info);
+    float *lat_ref0 = load(st, "input.latents", &lat_info);
+    ti_scheduler *s = NULL;
+    ts_generator *gen = ts_generator_create(seed);
+    float *xbuf = NULL, *ebuf = NULL, *mo_all = NULL, *g_all = NULL, *lat_all = NULL;
+    golden_result result = GOLDEN_FAIL;
+    size_t scope = ts_scope_begin();
+    if (ctx == NULL || lat_ref0 == NULL || lat_info->ndim != 4 || ctx_info->ndim != 3 || gen == NULL) {
+        snprintf(detail, cap, "the case file lacks input.context / input.latents");
+        goto done;
+    }
+    if (ti_scheduler_create(&cfg, &s) != TINV_OK || ti_scheduler_set_timesteps(s, steps) != TINV_OK) {
+        snprintf(detail, cap, "scheduler: %s", tinv_last_error());
+        goto done;
+    }
+    int64_t shape[4] = {lat_info->shape[0], lat_info->shape[1], lat_info->shape[2], lat_info->shape[3]};
+    size_t B = (size_t)shape[0], H = (size_t)shape[2], W = (size_t)shape[3];
+    size_t n1 = (size_t)lat_info->numel, K = s->n_timesteps;
+    ts_device cpu = {TS_CPU, 0};
+    /* Q15: the generator first draws the initial latents, then feeds every step. */
+    ts_tensor *noise0 = ts_randn(gen, shape, 4, TS_F32, cpu);
+    ts_tensor *lat = ts_mul_scalar(noise0, (double)s->init_noise_sigma);
+    xbuf = malloc(2 * n1 * sizeof *xbuf);
+    ebuf = malloc(2 * n1 * sizeof *ebuf);
+    mo_all = malloc(K * 2 * n1 * sizeof *mo_all);
+    g_all = malloc(K * n1 * sizeof *g_all);
+    lat_all = malloc(K * n1 * sizeof *lat_all);
+    if (!xbuf || !ebuf || !mo_all || !g_all || !lat_all || !host(lat, lat_all, n1)) {
+        snprintf(detail, cap, "setup: %s", tinv_last_error());
+        goto done;
+    }
+    cmp(&sc, st, "input.latents", lat_all, n1);
+    float *ts_f = malloc(K * sizeof *ts_f);
+    for (size_t k = 0; ts_f && k < K; k++)
+        ts_f[k] = (float)s->timesteps[k];
+    if (ts_f)
+        cmp(&sc, st, "steps.timesteps", ts_f, K);
+    free(ts_f);
+    if (s->sigmas && ti_safetensors_find(st, "steps.sigmas"))
+        cmp(&sc, st, "steps.sigmas", s->sigmas, (size_t)s->num_inference_steps + 1);
+    ti_sched_noise noise = {gen, NULL, NULL};
+    for (size_t k = 0; k < K; k++) {
+        size_t step_scope = ts_scope_begin();
+        double t = s->timesteps[k];
+        ts_tensor *pair[2] = {lat, lat};
+        ts_tensor *x = ti_scheduler_scale_model_input(s, ts_cat(pair, 2, 0), t);
+        float tf = (float)t;
+        if (!host(x, xbuf, 2 * n1) ||
+            tinv_model_unet(m, xbuf, 2 * B, H, W, &tf, 1, ctx, (size_t)ctx_info->shape[1], ebuf) != TINV_OK) {
+            snprintf(detail, cap, "step %zu: %s", k, tinv_last_error());
+            ts_scope_end(step_scope);
+            goto done;
+        }
+        memcpy(mo_all + k * 2 * n1, ebuf, 2 * n1 * sizeof *ebuf);
+        int64_t eshape[4] = {(int64_t)(2 * B), shape[1], shape[2], shape[3]};
+        ts_tensor *e = ts_from_data(ebuf, TS_F32, eshape, 4, TS_F32, cpu), *eu_ec[2] = {NULL, NULL};
+        if (e == NULL || ts_chunk(e, 2, 0, eu_ec) != TINV_OK) {
+            snprintf(detail, cap, "step %zu: %s", k, tinv_last_error());
+            ts_scope_end(step_scope);
+            goto done;
+        }
+        ts_tensor *g = ts_add(eu_ec[0], ts_mul_scalar(ts_sub(eu_ec[1], eu_ec[0]), guidance));
+        ts_tensor *next = NULL;
+        if (!host(g, g_all + k * n1, n1) || ti_scheduler_step(s, g, t, lat, &noise, &next) != TINV_OK ||
+            !host(next, lat_all + k * n1, n1)) {
+            snprintf(detail, cap, "step %zu: %s", k, tinv_last_error());
+            ts_scope_end(step_scope);
+            goto done;
+        }
+        lat = ts_scope_return(step_scope, next);
+    }
+    cmp(&sc, st, "steps.model_output", mo_all, K * 2 * n1);
+    cmp(&sc, st, "steps.guided_pred", g_all, K * n1);
+    cmp(&sc, st, "steps.latents", lat_all, K * n1);
+    cmp(&sc, st, "output.latents", lat_all + (K - 1) * n1, n1);
+    snprintf(detail, cap, "max_abs %.3g max_rel %.3g", sc.worst_abs, sc.worst_rel);
+    result = sc.failed ? GOLDEN_FAIL : GOLDEN_PASS;
+done:
+    ts_scope_end(scope);
+    ts_generator_free(gen);
+    ti_scheduler_free(s);
+    free(ctx);
+    free(lat_ref0);
+    free(xbuf);
+    free(ebuf);
+    free(mo_all);
+    free(g_all);
+    free(lat_all);
+    ti_safetensors_close(st);
+    return result;
+}
