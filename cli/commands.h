@@ -4,5 +4,6 @@
 
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 
 #endif

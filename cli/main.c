@@ -12,6 +12,7 @@ static const struct command {
 } commands[] = {
     {"info", cmd_info, "print the runtime: libtorch, BLAS, oneDNN, CUDA, threads"},
     {"tokenize", cmd_tokenize, "print CLIP token ids of prompts (tinv tokenize --help)"},
+    {"sample", cmd_sample, "generate images from a prompt (tinv sample --help)"},
 };
 
 static int usage(FILE *out)

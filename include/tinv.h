@@ -220,7 +220,13 @@ typedef enum tinv_model_property {
     TINV_MODEL_CONTEXT_DIM = 3,       /**< the UNet's cross-attention width */
     TINV_MODEL_LATENT_CHANNELS = 4,   /**< channels of the latents (4) */
     TINV_MODEL_VAE_SCALE_FACTOR = 5,  /**< image pixels per latent pixel (8 for SD) */
-    TINV_MODEL_UNET_SIZE_MULTIPLE = 6 /**< latent height/width must be multiples of this */
+    TINV_MODEL_UNET_SIZE_MULTIPLE = 6, /**< latent height/width must be multiples of this */
+    /** What the UNet predicts, from the model's scheduler config: 0 = epsilon (noise), 1 = v.
+     *  Diffusers folders: scheduler/scheduler_config.json's prediction_type. Single-file
+     *  checkpoints: the config folder's scheduler config when tinv_options_set_config_dir() gives
+     *  one, else SD defaults — SD 1.x (768-wide context): PNDM, epsilon; SD 2.x (1024-wide
+     *  context): DDIM, v_prediction (as the 768-v models; use a config folder for SD 2 base). */
+    TINV_MODEL_PREDICTION_TYPE = 7
 } tinv_model_property;
 
 /** Read an integer property. */
@@ -344,6 +350,109 @@ TINV_API tinv_status tinv_tokenizer_token_to_id(const tinv_tokenizer *tok, const
  */
 TINV_API tinv_status tinv_tokenizer_id_to_token(const tinv_tokenizer *tok, int32_t id, char *buf, size_t cap,
                                                 size_t *needed);
+/** @} */
+
+/* ---- Sampler ---- */
+/** @name Sampler
+ * Text-to-image sampling with classifier-free guidance, as diffusers' StableDiffusionPipeline:
+ * the prompt and negative prompt are tokenized (padded/truncated to 77; a truncation is logged as
+ * a warning through the sampler's logger) and encoded once per run; each step runs the UNet on
+ * ONE batch [uncond × n, cond × n] (negative first) and combines
+ * `e_u + guidance · (e_c − e_u)`; the scheduler steps; the VAE decodes `latents / scaling_factor`
+ * and the image is `clamp(x / 2 + 0.5, 0, 1)`.
+ *
+ * Randomness: image i of a batch has its own CPU generator seeded `seed + i` (exactly
+ * `torch.Generator('cpu').manual_seed(seed + i)`): it draws the initial latents
+ * `randn([1, C, h, w]) × init_noise_sigma`, then the ancestral noise of the scheduler (Euler
+ * ancestral, DDPM) in diffusers' order. So image i of a batch equals a batch-of-1 run with seed
+ * `seed + i`, and a batch-of-1 run reproduces diffusers with the same seed.
+ *
+ * Lifetimes: the sampler borrows the model and the tokenizer; both must outlive it and must not
+ * be used by another thread while a run is in progress. Settings persist across runs.
+ */
+/** @{ */
+
+/**
+ * Create a sampler over `model` and `tokenizer` (borrowed, not owned). Defaults: empty prompt
+ * and negative prompt, guidance 7.5, 50 steps, the model's own scheduler ("default"), seed 0,
+ * 512×512, batch 1, no tiling, no progress callback, the model's log callback.
+ */
+TINV_API tinv_status tinv_sampler_create(tinv_model *model, tinv_tokenizer *tokenizer, tinv_sampler **out);
+/** Free a sampler (NULL is accepted). The model and tokenizer are not freed. */
+TINV_API void tinv_sampler_free(tinv_sampler *sampler);
+/** Set the prompt (UTF-8, copied; NULL = ""). Invalid UTF-8 is reported by the run. */
+TINV_API tinv_status tinv_sampler_set_prompt(tinv_sampler *sampler, const char *prompt);
+/** Set the negative prompt: the unconditional half of the guidance batch (copied; NULL = ""). */
+TINV_API tinv_status tinv_sampler_set_negative_prompt(tinv_sampler *sampler, const char *negative);
+/**
+ * Set the guidance scale in [0, 1000] (default 7.5). As in diffusers, a scale ≤ 1.0 turns
+ * guidance off: the UNet then runs on the prompt alone (half the work) and the negative prompt
+ * is ignored.
+ */
+TINV_API tinv_status tinv_sampler_set_guidance(tinv_sampler *sampler, double guidance);
+/** Set the number of denoising steps, 1..1000 (default 50). */
+TINV_API tinv_status tinv_sampler_set_steps(tinv_sampler *sampler, int steps);
+/**
+ * Set the scheduler: "ddim", "pndm", "euler", "euler_ancestral", "dpmpp_2m",
+ * "dpmpp_2m_karras", "lms", "ddpm", or "default" (the class named by the model's scheduler
+ * config). Every kind is built from the model's config the way diffusers' `from_config` does.
+ * @return TINV_ERR_INVALID_ARGUMENT for any other name.
+ */
+TINV_API tinv_status tinv_sampler_set_scheduler(tinv_sampler *sampler, const char *name);
+/** Set the seed of image 0 (image i uses seed + i). Default 0. */
+TINV_API tinv_status tinv_sampler_set_seed(tinv_sampler *sampler, uint64_t seed);
+/**
+ * Set the image size in pixels. Width and height must be multiples of VAE_SCALE_FACTOR ×
+ * UNET_SIZE_MULTIPLE (8 × 8 = 64 for SD 1.x/2.x; 8 × 2 for small test models), at most 8192.
+ * @return TINV_ERR_INVALID_ARGUMENT otherwise (the size is left unchanged).
+ */
+TINV_API tinv_status tinv_sampler_set_size(tinv_sampler *sampler, int width, int height);
+/** Set the number of images per run, 1..64 (default 1). */
+TINV_API tinv_status tinv_sampler_set_batch(tinv_sampler *sampler, int n);
+/** Non-zero: circular padding in every UNet and VAE convolution, so images tile seamlessly. */
+TINV_API tinv_status tinv_sampler_set_tiling(tinv_sampler *sampler, int tiling);
+/**
+ * Set a progress callback, called after each denoising step with `step` = 1..total (PNDM runs
+ * one step more than requested, and `total` says so). A non-zero return cancels the run, which
+ * then returns TINV_ERR_CANCELLED having freed everything it allocated. `fn` NULL = none.
+ */
+TINV_API tinv_status tinv_sampler_set_progress_callback(tinv_sampler *sampler,
+                                                        int (*fn)(void *user, int step, int total), void *user);
+/** Set this sampler's log callback and level (`fn` NULL = off); initially the model's. */
+TINV_API tinv_status tinv_sampler_set_log_callback(tinv_sampler *sampler, tinv_log_fn fn, tinv_log_level max_level,
+                                                   void *user);
+/** Read the current size and batch (any pointer may be NULL), e.g. to size tinv_sampler_run()'s buffer. */
+TINV_API tinv_status tinv_sampler_get_size(const tinv_sampler *sampler, int *width, int *height, int *batch);
+/**
+ * Sample `batch` images into `rgb`: batch × height × width × 3 bytes, image after image, rows top
+ * to bottom, RGB interleaved; values are round(255 · x) (half to even) as diffusers' PIL output.
+ * @return TINV_ERR_INVALID_ARGUMENT when `cap` is smaller than that; TINV_ERR_CANCELLED when the
+ *         progress callback stopped the run (the buffer contents are then unspecified).
+ */
+TINV_API tinv_status tinv_sampler_run(tinv_sampler *sampler, uint8_t *rgb, size_t cap);
+/**
+ * Sample in float32, for tests and bindings. `image_nhwc` (may be NULL: no VAE decode) receives
+ * batch × height × width × 3 values in [0, 1] (diffusers' output_type="np"); `latents` (may be
+ * NULL) the final latents [batch, C, height/f, width/f] before the 1/scaling_factor (diffusers'
+ * output_type="latent").
+ */
+TINV_API tinv_status tinv_sampler_run_float(tinv_sampler *sampler, float *image_nhwc, float *latents);
+/**
+ * Write `count` images of width × height × `channels` (3 = RGB, 4 = RGBA) bytes each, stored one
+ * after another (as tinv_sampler_run() fills them), as PNG or JPEG chosen by the extension of
+ * `path` (.png, .jpg, .jpeg). The file is written to "<path>.tmp" and renamed, so a crash never
+ * leaves a partial picture.
+ *  - `grid_cols` > 0: one file, the images tiled left to right, top to bottom, in that many
+ *    columns (fewer when count is smaller); empty cells are black.
+ *  - `grid_cols` = 0: one file per image; with count > 1 image i goes to `path` with "_i" before
+ *    the extension ("out.png" → "out_0.png", "out_1.png", …); a single image goes to `path`.
+ *  - `jpeg_quality` 1..100 (JPEG only; ignored for PNG but still checked).
+ *  - `params` (may be NULL): the sampler that made the images; its prompt, negative prompt,
+ *    steps, scheduler, guidance, seed (seed + i per file), size and model path are stored as
+ *    A1111-style text in a PNG text chunk "parameters" (JPEG: a comment "parameters: …").
+ */
+TINV_API tinv_status tinv_image_write(const char *path, const uint8_t *pixels, int width, int height, int channels,
+                                      int count, int grid_cols, int jpeg_quality, const tinv_sampler *params);
 /** @} */
 
 #ifdef __cplusplus

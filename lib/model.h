@@ -5,6 +5,7 @@
 #include "clip_text.h"
 #include "log.h"
 #include "options.h"
+#include "scheduler.h"
 #include "unet.h"
 #include "vae.h"
 
@@ -14,6 +15,11 @@ struct tinv_model {
     ti_clip_text text;
     ti_unet unet;
     ti_vae vae;
+    /* The model's noise schedule: the text of scheduler/scheduler_config.json as loaded (kept so a
+     * sampler can re-read it as another scheduler class, like diffusers' from_config), and that
+     * text parsed as its own _class_name. Single-file checkpoints get SD defaults (model_load.c). */
+    char *sched_json;
+    ti_sched_config sched;
 };
 
 /* Compute dtype of the shim for a public dtype. */

@@ -36,6 +36,7 @@ TINV_API tinv_status tinv_model_get_int(const tinv_model *model, tinv_model_prop
     case TINV_MODEL_LATENT_CHANNELS: *value = model->vae.cfg.latent_channels; break;
     case TINV_MODEL_VAE_SCALE_FACTOR: *value = (int64_t)1 << (model->vae.cfg.num_blocks - 1); break;
     case TINV_MODEL_UNET_SIZE_MULTIPLE: *value = (int64_t)1 << (u->num_blocks - 1); break;
+    case TINV_MODEL_PREDICTION_TYPE: *value = model->sched.prediction_type == TI_PRED_V; break;
     default: return ti_error(TINV_ERR_INVALID_ARGUMENT, "tinv_model_get_int: unknown property %d", (int)property);
     }
     return TINV_OK;

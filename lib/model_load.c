@@ -101,7 +101,61 @@ TINV_API void tinv_model_free(tinv_model *model)
     ti_weights_free(model->unet.w);
     ti_weights_free(model->vae.w);
     free(model->path);
+    free(model->sched_json);
     free(model);
+}
+
+/* Stable Diffusion's own scheduler configs, for checkpoints that come without one: SD 1.x ships
+ * PNDM with epsilon prediction; SD 2.x (768-v) DDIM with v prediction. */
+static const char sd1_sched_json[] =
+    "{\"_class_name\": \"PNDMScheduler\", \"beta_end\": 0.012, \"beta_schedule\": \"scaled_linear\", "
+    "\"beta_start\": 0.00085, \"num_train_timesteps\": 1000, \"set_alpha_to_one\": false, "
+    "\"skip_prk_steps\": true, \"steps_offset\": 1, \"clip_sample\": false}";
+static const char sd2_sched_json[] =
+    "{\"_class_name\": \"DDIMScheduler\", \"beta_end\": 0.012, \"beta_schedule\": \"scaled_linear\", "
+    "\"beta_start\": 0.00085, \"clip_sample\": false, \"num_train_timesteps\": 1000, "
+    "\"prediction_type\": \"v_prediction\", \"set_alpha_to_one\": false, \"skip_prk_steps\": true, "
+    "\"steps_offset\": 1}";
+
+static char *read_text(const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    fclose(f);
+    if (buf == NULL || n > max) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Load <dir>/scheduler/scheduler_config.json (dir may be NULL or ""); without one, fall back to
+ * the SD default for the architecture: v prediction when the UNet's context is 1024 wide (SD 2.x). */
+static tinv_status load_scheduler(tinv_model *m, const char *dir)
+{
+    char path[4096];
+    const char *label = "built-in SD scheduler defaults";
+    m->sched_json = NULL;
+    if (dir != NULL && dir[0] != '\0') {
+        snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
+        m->sched_json = read_text(path, (size_t)1 << 20);
+        if (m->sched_json != NULL)
+            label = path;
+    }
+    if (m->sched_json == NULL) {
+        int v = m->unet.cfg.cross_attention_dim == 1024;
+        ti_log(&m->opts.logger, TINV_LOG_INFO, "no scheduler/scheduler_config.json; using SD %d defaults (%s)",
+               v ? 2 : 1, v ? "DDIM, v_prediction" : "PNDM, epsilon");
+        m->sched_json = strdup(v ? sd2_sched_json : sd1_sched_json);
+        if (m->sched_json == NULL)
+            return ti_error(TINV_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    return ti_sched_config_parse(m->sched_json, strlen(m->sched_json), label, TI_SCHED_FROM_CONFIG, NULL,
+                                 &m->sched);
 }
 
 TINV_API tinv_status tinv_model_load(const char *path, const tinv_options *opts, tinv_model **out)
@@ -148,6 +202,8 @@ TINV_API tinv_status tinv_model_load(const char *path, const tinv_options *opts,
     }
     if (status == TINV_OK)
         status = validate(m);
+    if (status == TINV_OK)
+        status = load_scheduler(m, single_file ? m->opts.config_dir : path);
     ts_set_grad_enabled(prev);
     if (status != TINV_OK) {
         ti_error_prefix("loading model %s", path);

@@ -16,7 +16,7 @@ static const struct component {
     {"vae", golden_vae},
     {"scheduler", golden_scheduler},
     {"sampler", golden_sampler},
-    {"pipeline", NULL},
+    {"pipeline", golden_pipeline},
     {"textual_inversion", NULL},
     {"single_file", golden_single_file},
 };

@@ -1,7 +1,7 @@
-/* Golden component "sampler": the pipeline's denoising loop written out — latents = randn × σ_init
- * from the case's seeded CPU generator; per timestep: scale_model_input(cat([lat, lat])), the UNet
- * through the public API, classifier-free guidance (uncond row first), scheduler step with the same
- * generator. Every steps.* / output.* tensor is compared with max|x − ref| ≤ rtol_max · max|ref|. */
+/* Golden component "sampler": the pipeline's denoising loop — latents = randn × σ_init from the
+ * case's seeded CPU generator, then the library's shared CFG loop (ti_cfg_denoise in lib/sampler.c:
+ * scale_model_input(cat([lat, lat])), the UNet, classifier-free guidance with the uncond row first,
+ * scheduler step with the same generator) on the case's recorded context. Every steps.* / output.* tensor is compared with max|x − ref| ≤ rtol_max · max|ref|. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 
 #include "golden.h"
 #include "safetensors.h"
+#include "sampler.h"
 #include "scheduler.h"
 #include "tinv.h"
 
@@ -74,6 +75,22 @@ static int host(const ts_tensor *t, float *dst, size_t n)
     return t != NULL && (size_t)ts_numel(t) == n && ts_to_host(t, dst, TS_F32, n) == TINV_OK;
 }
 
+/* Per-step recorder for ti_cfg_denoise: model output [2B…], guided prediction and latents. */
+typedef struct rec_ctx {
+    float *mo, *g, *lat;
+    size_t n1;
+} rec_ctx;
+
+static tinv_status record_step(void *user, size_t k, size_t total, const ts_tensor *mo, const ts_tensor *g,
+                               const ts_tensor *lat)
+{
+    rec_ctx *r = user;
+    if (!host(mo, r->mo + k * 2 * r->n1, 2 * r->n1) || !host(g, r->g + k * r->n1, r->n1) ||
+        !host(lat, r->lat + k * r->n1, r->n1))
+        return tinv_last_status() != TINV_OK ? tinv_last_status() : TINV_ERR_INTERNAL;
+    return TINV_OK;
+}
+
 golden_result golden_sampler(const char *set_dir, json_t *c, char *detail, size_t cap)
 {
     ti_sched_config cfg;
@@ -103,7 +120,7 @@ golden_result golden_sampler(const char *set_dir, json_t *c, char *detail, size_
     float *lat_ref0 = load(st, "input.latents", &lat_info);
     ti_scheduler *s = NULL;
     ts_generator *gen = ts_generator_create(seed);
-    float *xbuf = NULL, *ebuf = NULL, *mo_all = NULL, *g_all = NULL, *lat_all = NULL;
+    float *mo_all = NULL, *g_all = NULL, *lat_all = NULL;
     golden_result result = GOLDEN_FAIL;
     size_t scope = ts_scope_begin();
     if (ctx == NULL || lat_ref0 == NULL || lat_info->ndim != 4 || ctx_info->ndim != 3 || gen == NULL) {
@@ -115,18 +132,15 @@ golden_result golden_sampler(const char *set_dir, json_t *c, char *detail, size_
         goto done;
     }
     int64_t shape[4] = {lat_info->shape[0], lat_info->shape[1], lat_info->shape[2], lat_info->shape[3]};
-    size_t B = (size_t)shape[0], H = (size_t)shape[2], W = (size_t)shape[3];
     size_t n1 = (size_t)lat_info->numel, K = s->n_timesteps;
     ts_device cpu = {TS_CPU, 0};
     /* Q15: the generator first draws the initial latents, then feeds every step. */
     ts_tensor *noise0 = ts_randn(gen, shape, 4, TS_F32, cpu);
     ts_tensor *lat = ts_mul_scalar(noise0, (double)s->init_noise_sigma);
-    xbuf = malloc(2 * n1 * sizeof *xbuf);
-    ebuf = malloc(2 * n1 * sizeof *ebuf);
     mo_all = malloc(K * 2 * n1 * sizeof *mo_all);
     g_all = malloc(K * n1 * sizeof *g_all);
     lat_all = malloc(K * n1 * sizeof *lat_all);
-    if (!xbuf || !ebuf || !mo_all || !g_all || !lat_all || !host(lat, lat_all, n1)) {
+    if (!mo_all || !g_all || !lat_all || !host(lat, lat_all, n1)) {
         snprintf(detail, cap, "setup: %s", tinv_last_error());
         goto done;
     }
@@ -140,35 +154,15 @@ golden_result golden_sampler(const char *set_dir, json_t *c, char *detail, size_
     if (s->sigmas && ti_safetensors_find(st, "steps.sigmas"))
         cmp(&sc, st, "steps.sigmas", s->sigmas, (size_t)s->num_inference_steps + 1);
     ti_sched_noise noise = {gen, NULL, NULL};
-    for (size_t k = 0; k < K; k++) {
-        size_t step_scope = ts_scope_begin();
-        double t = s->timesteps[k];
-        ts_tensor *pair[2] = {lat, lat};
-        ts_tensor *x = ti_scheduler_scale_model_input(s, ts_cat(pair, 2, 0), t);
-        float tf = (float)t;
-        if (!host(x, xbuf, 2 * n1) ||
-            tinv_model_unet(m, xbuf, 2 * B, H, W, &tf, 1, ctx, (size_t)ctx_info->shape[1], ebuf) != TINV_OK) {
-            snprintf(detail, cap, "step %zu: %s", k, tinv_last_error());
-            ts_scope_end(step_scope);
-            goto done;
-        }
-        memcpy(mo_all + k * 2 * n1, ebuf, 2 * n1 * sizeof *ebuf);
-        int64_t eshape[4] = {(int64_t)(2 * B), shape[1], shape[2], shape[3]};
-        ts_tensor *e = ts_from_data(ebuf, TS_F32, eshape, 4, TS_F32, cpu), *eu_ec[2] = {NULL, NULL};
-        if (e == NULL || ts_chunk(e, 2, 0, eu_ec) != TINV_OK) {
-            snprintf(detail, cap, "step %zu: %s", k, tinv_last_error());
-            ts_scope_end(step_scope);
-            goto done;
-        }
-        ts_tensor *g = ts_add(eu_ec[0], ts_mul_scalar(ts_sub(eu_ec[1], eu_ec[0]), guidance));
-        ts_tensor *next = NULL;
-        if (!host(g, g_all + k * n1, n1) || ti_scheduler_step(s, g, t, lat, &noise, &next) != TINV_OK ||
-            !host(next, lat_all + k * n1, n1)) {
-            snprintf(detail, cap, "step %zu: %s", k, tinv_last_error());
-            ts_scope_end(step_scope);
-            goto done;
-        }
-        lat = ts_scope_return(step_scope, next);
+    /* The library's own CFG loop (lib/sampler.c), recording every step. */
+    int64_t cshape[3] = {ctx_info->shape[0], ctx_info->shape[1], ctx_info->shape[2]};
+    ts_tensor *context = ts_from_data(ctx, TS_F32, cshape, 3, TS_F32, cpu);
+    rec_ctx rc = {mo_all, g_all, lat_all, n1};
+    ti_cfg_loop loop = {m, s, context, 1, guidance, &noise, 0, record_step, &rc};
+    ts_tensor *final = NULL;
+    if (context == NULL || ti_cfg_denoise(&loop, lat, &final) != TINV_OK) {
+        snprintf(detail, cap, "denoise: %s", tinv_last_error());
+        goto done;
     }
     cmp(&sc, st, "steps.model_output", mo_all, K * 2 * n1);
     cmp(&sc, st, "steps.guided_pred", g_all, K * n1);
@@ -182,8 +176,6 @@ done:
     ti_scheduler_free(s);
     free(ctx);
     free(lat_ref0);
-    free(xbuf);
-    free(ebuf);
     free(mo_all);
     free(g_all);
     free(lat_all);
