@@ -207,7 +207,16 @@ $(BUILD)/bench_models: bench/bench_models.c $(STATIC)
 bench-models: $(BUILD)/bench_models
 	$(BUILD)/bench_models $(or $(FIXTURES),../shared/fixtures/sd1-tiny) $(BENCH_ARGS)
 
-.PHONY: fuzz bench-tokenizer asan-golden bench-models
+# ---- sampler benchmark (prints figures; not part of make test) --------------------------------
+#   make bench-sampler [FIXTURES=<set dir>]   per-step time vs one batch-2 UNet forward, fixture only
+$(BUILD)/bench_sampler: bench/bench_sampler.c $(STATIC)
+	$(CXX) -x c -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Ilib -Ishim -x none -o $@ bench/bench_sampler.c $(STATIC) \
+	    $(LDFLAGS_ALL) $(TORCH_LIBS) $(DEP_LIBS)
+
+bench-sampler: $(BUILD)/bench_sampler
+	$(BUILD)/bench_sampler $(or $(FIXTURES),../shared/fixtures/sd1-tiny)
+
+.PHONY: fuzz bench-tokenizer asan-golden bench-models bench-sampler
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

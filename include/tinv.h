@@ -388,9 +388,11 @@ TINV_API tinv_status tinv_sampler_set_negative_prompt(tinv_sampler *sampler, con
  * Set the guidance scale in [0, 1000] (default 7.5). As in diffusers, a scale ≤ 1.0 turns
  * guidance off: the UNet then runs on the prompt alone (half the work) and the negative prompt
  * is ignored.
+ * @return TINV_ERR_INVALID_ARGUMENT for NaN, ±infinity, a negative scale or one above 1000
+ *         (the scale is left unchanged).
  */
 TINV_API tinv_status tinv_sampler_set_guidance(tinv_sampler *sampler, double guidance);
-/** Set the number of denoising steps, 1..1000 (default 50). */
+/** Set the number of denoising steps, 1..1000 (default 50); TINV_ERR_INVALID_ARGUMENT otherwise. */
 TINV_API tinv_status tinv_sampler_set_steps(tinv_sampler *sampler, int steps);
 /**
  * Set the scheduler: "ddim", "pndm", "euler", "euler_ancestral", "dpmpp_2m",
@@ -441,7 +443,8 @@ TINV_API tinv_status tinv_sampler_run_float(tinv_sampler *sampler, float *image_
  * Write `count` images of width × height × `channels` (3 = RGB, 4 = RGBA) bytes each, stored one
  * after another (as tinv_sampler_run() fills them), as PNG or JPEG chosen by the extension of
  * `path` (.png, .jpg, .jpeg). The file is written to "<path>.tmp" and renamed, so a crash never
- * leaves a partial picture.
+ * leaves a partial picture; on failure the .tmp file is removed. A path in a folder that does
+ * not exist (or cannot be written) gives TINV_ERR_IO and creates nothing.
  *  - `grid_cols` > 0: one file, the images tiled left to right, top to bottom, in that many
  *    columns (fewer when count is smaller); empty cells are black.
  *  - `grid_cols` = 0: one file per image; with count > 1 image i goes to `path` with "_i" before

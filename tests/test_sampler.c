@@ -122,6 +122,20 @@ static void test_bad_setters(void)
     CHECK(tinv_sampler_set_scheduler(s, "heun") == TINV_ERR_INVALID_ARGUMENT);
     CHECK(tinv_sampler_set_batch(s, 0) == TINV_ERR_INVALID_ARGUMENT);
     CHECK(tinv_sampler_set_guidance(s, NAN) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_sampler_set_guidance(s, INFINITY) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_sampler_set_guidance(s, -INFINITY) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_sampler_set_guidance(s, -0.5) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_sampler_set_guidance(s, 1000.5) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_sampler_set_guidance(s, 0.0) == TINV_OK);
+    CHECK(tinv_sampler_set_guidance(s, 1000.0) == TINV_OK);
+    CHECK(tinv_sampler_set_steps(s, -1) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_sampler_set_steps(s, 1001) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_sampler_set_steps(s, 1000) == TINV_OK);
+    CHECK(tinv_sampler_set_size(s, 8192 + 64, 64) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_sampler_set_size(s, 64, 8192 + 64) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_sampler_set_size(s, -64, 64) == TINV_ERR_INVALID_ARGUMENT);
+    int w = 0, h = 0;
+    CHECK(tinv_sampler_get_size(s, &w, &h, NULL) == TINV_OK && w == W && h == H); /* unchanged */
     uint8_t tiny[16];
     CHECK(tinv_sampler_run(s, tiny, sizeof tiny) == TINV_ERR_INVALID_ARGUMENT);
     static const char *names[] = {"default", "ddim", "pndm", "euler", "euler_ancestral",
@@ -130,6 +144,92 @@ static void test_bad_setters(void)
         CHECK(tinv_sampler_set_scheduler(s, names[i]) == TINV_OK);
     tinv_sampler_free(s);
     CHECK(tinv_sampler_create(NULL, tok, &s) == TINV_ERR_INVALID_ARGUMENT && s == NULL);
+}
+
+/* Writing into a folder that does not exist: TINV_ERR_IO, and neither the file nor its .tmp appear. */
+static void test_write_missing_folder(void)
+{
+    uint8_t rgb[NPIX];
+    memset(rgb, 128, sizeof rgb);
+    char dir[] = "/tmp/tinv_sampler_XXXXXX", path[256];
+    CHECK(mkdtemp(dir) != NULL);
+    static const char *names[] = {"out.png", "out.jpg"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/missing/%s", dir, names[i]);
+        CHECK(tinv_image_write(path, rgb, W, H, 3, 1, 0, 90, NULL) == TINV_ERR_IO);
+        CHECK(tinv_image_write(path, rgb, W, H, 3, 1, 1, 90, NULL) == TINV_ERR_IO);
+    }
+    /* count > 1 (numbered files) fails the same way on the first file. */
+    snprintf(path, sizeof path, "%s/missing/out.png", dir);
+    uint8_t two[2 * NPIX];
+    memset(two, 7, sizeof two);
+    CHECK(tinv_image_write(path, two, W, H, 3, 2, 0, 90, NULL) == TINV_ERR_IO);
+    CHECK(access(path, F_OK) != 0);
+    /* Nothing at all was created in the parent: rmdir succeeds only on an empty folder. */
+    CHECK(rmdir(dir) == 0);
+}
+
+/* Mean |a − b| between columns x0 and x1 (or rows y0 and y1) of an RGB image, over every channel. */
+static double mean_col_diff(const uint8_t *img, int w, int h, int x0, int x1)
+{
+    double sum = 0;
+    for (int y = 0; y < h; y++)
+        for (int c = 0; c < 3; c++)
+            sum += fabs((double)img[((size_t)y * w + x0) * 3 + c] - img[((size_t)y * w + x1) * 3 + c]);
+    return sum / (3.0 * h);
+}
+
+static double mean_row_diff(const uint8_t *img, int w, int y0, int y1)
+{
+    double sum = 0;
+    for (int x = 0; x < w; x++)
+        for (int c = 0; c < 3; c++)
+            sum += fabs((double)img[((size_t)y0 * w + x) * 3 + c] - img[((size_t)y1 * w + x) * 3 + c]);
+    return sum / (3.0 * w);
+}
+
+/* Seam and interior figures of `tile` laid out 2×2 in memory: the seams are mosaic columns
+ * W-1|W and rows H-1|H; the interior figure is the mean over all adjacent pairs inside a tile. */
+static void seam_figures(const uint8_t *tile, uint8_t *mosaic, double *seam_x, double *inner_x, double *seam_y,
+                         double *inner_y)
+{
+    int MW = 2 * W, MH = 2 * H;
+    for (int y = 0; y < MH; y++)
+        for (int x = 0; x < MW; x++)
+            memcpy(mosaic + ((size_t)y * MW + x) * 3, tile + ((size_t)(y % H) * W + (x % W)) * 3, 3);
+    *seam_x = mean_col_diff(mosaic, MW, MH, W - 1, W);
+    *seam_y = mean_row_diff(mosaic, MW, H - 1, H);
+    double sx = 0, sy = 0;
+    for (int x = 0; x < W - 1; x++)
+        sx += mean_col_diff(mosaic, MW, MH, x, x + 1);
+    for (int y = 0; y < H - 1; y++)
+        sy += mean_row_diff(mosaic, MW, y, y + 1);
+    *inner_x = sx / (W - 1);
+    *inner_y = sy / (H - 1);
+}
+
+static void test_tiling_seams(void)
+{
+    uint8_t tile[NPIX];
+    uint8_t *mosaic = malloc(4 * NPIX);
+    CHECK(mosaic != NULL);
+    tinv_sampler *s = small(21);
+    CHECK(s != NULL);
+    double sx, ix, sy, iy;
+    CHECK(run(s, tile, sizeof tile));
+    seam_figures(tile, mosaic, &sx, &ix, &sy, &iy);
+    printf("    untiled %dx%d: seam |dx| %.2f vs interior %.2f (%.2fx), seam |dy| %.2f vs interior %.2f (%.2fx)\n",
+           W, H, sx, ix, sx / ix, sy, iy, sy / iy);
+    CHECK(tinv_sampler_set_tiling(s, 1) == TINV_OK);
+    CHECK(run(s, tile, sizeof tile));
+    seam_figures(tile, mosaic, &sx, &ix, &sy, &iy);
+    printf("    tiled   %dx%d: seam |dx| %.2f vs interior %.2f (%.2fx), seam |dy| %.2f vs interior %.2f (%.2fx)\n",
+           W, H, sx, ix, sx / ix, sy, iy, sy / iy);
+    free(mosaic);
+    tinv_sampler_free(s);
+    CHECK(ix > 0 && iy > 0);
+    CHECK(sx <= 1.5 * ix);
+    CHECK(sy <= 1.5 * iy);
 }
 
 static void test_tiling_changes_output(void)
@@ -216,6 +316,8 @@ int main(void)
     RUN(test_cancel);
     RUN(test_bad_setters);
     RUN(test_tiling_changes_output);
+    RUN(test_tiling_seams);
+    RUN(test_write_missing_folder);
     RUN(test_write_png_parameters);
     tinv_tokenizer_free(tok);
     tinv_model_free(model);
