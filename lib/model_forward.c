@@ -20,7 +20,7 @@ static tinv_status finish(size_t scope, int prev_grad, ts_tensor *result, float 
         st = ti_error(TINV_ERR_NUMERIC, "the output contains NaN or infinity");
     ts_scope_end(scope);
     ts_set_grad_enabled(prev_grad);
-    return st == TINV_OK ? TINV_OK : st;
+    return st;
 }
 
 TINV_API tinv_status tinv_model_get_int(const tinv_model *model, tinv_model_property property, int64_t *value)
