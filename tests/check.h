@@ -2,6 +2,7 @@
 #ifndef TINV_TEST_CHECK_H
 #define TINV_TEST_CHECK_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 extern int check_failed_in_test;
@@ -15,6 +16,14 @@ int check_summary(const char *suite);
  * missing directory is reported as a failure by the caller via check_fixtures_required(). */
 const char *check_fixtures_dir(void);
 int check_ci(void);
+
+/* Scratch-file helpers shared by the tests. check_tmp_path returns "<dir>/<name>" from a small
+ * ring of static buffers (up to 8 results valid at once). */
+const char *check_tmp_path(const char *dir, const char *name);
+/* 1 when all `size` bytes were written and the file closed cleanly. */
+int check_write_file(const char *path, const void *data, size_t size);
+/* The whole file in a malloc'ed buffer (caller frees), or NULL when it cannot be opened. */
+unsigned char *check_read_file(const char *path, size_t *size);
 
 #define CHECK(cond)                                          \
     do {                                                     \

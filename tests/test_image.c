@@ -19,38 +19,6 @@
 
 static char tmpdir[] = "/tmp/tinv_img_XXXXXX";
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int next;
-    char *p = buf[next++ % 8];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
-
-static int write_bytes(const char *path, const void *data, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return 0;
-    int ok = fwrite(data, 1, size, f) == size;
-    return fclose(f) == 0 && ok;
-}
-
-static unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
-    *size = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
-}
-
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
 /* Deterministic pseudo-random bytes. */
@@ -199,9 +167,9 @@ static void test_png_round_trip_rgb_text(void)
         img.pixels[i] = (uint8_t)(i * 37 + 11);
     const char *kv[] = {"prompt", "a photo of <cat-toy>", "seed", "42", "steps", "50",
                         "negative", "na\xc3\xafve \xe2\x9c\x93"}; /* UTF-8: goes to iTXt */
-    const char *path = tmp_path("rgb.png");
+    const char *path = check_tmp_path(tmpdir, "rgb.png");
     CHECK(ti_image_save(path, &img, 0, kv, 4) == TINV_OK);
-    CHECK(!exists(tmp_path("rgb.png.tmp")));
+    CHECK(!exists(check_tmp_path(tmpdir, "rgb.png.tmp")));
 
     ti_image back;
     CHECK(ti_image_load(path, 3, &back) == TINV_OK);
@@ -249,7 +217,7 @@ static void test_png_text_latin1_and_after_idat(void)
     after[0].text_length = strlen(after[0].text);
     png_spec s = {SPEC(1, 1, 8, PNG_COLOR_TYPE_RGB, px, 3),
                   .text = t, .n_text = 1, .end_text = after, .n_end_text = 1};
-    const char *path = tmp_path("latin1.png");
+    const char *path = check_tmp_path(tmpdir, "latin1.png");
     CHECK(write_png_spec(path, &s));
     char **text;
     size_t n;
@@ -274,7 +242,7 @@ static void test_png_round_trip_rgba(void)
         img.pixels[4 * i + 3] = alphas[i % 7];
     }
     const char *kv[] = {"Software", "libtinv"};
-    const char *path = tmp_path("rgba.PNG"); /* extension matched case-insensitively */
+    const char *path = check_tmp_path(tmpdir, "rgba.PNG"); /* extension matched case-insensitively */
     CHECK(ti_image_save(path, &img, 0, kv, 1) == TINV_OK);
 
     ti_image back;
@@ -314,7 +282,7 @@ static void test_png_16bit(void)
         data[2 * i + 1] = (uint8_t)v[i];
     }
     png_spec s = {SPEC(4, 1, 16, PNG_COLOR_TYPE_RGB, data, sizeof data)};
-    const char *path = tmp_path("rgb16.png");
+    const char *path = check_tmp_path(tmpdir, "rgb16.png");
     CHECK(write_png_spec(path, &s));
     ti_image img;
     CHECK(ti_image_load(path, 3, &img) == TINV_OK);
@@ -333,7 +301,7 @@ static void test_png_16bit(void)
         ga[4 * i + 3] = (uint8_t)a[i];
     }
     png_spec s2 = {SPEC(3, 1, 16, PNG_COLOR_TYPE_GRAY_ALPHA, ga, sizeof ga)};
-    path = tmp_path("ga16.png");
+    path = check_tmp_path(tmpdir, "ga16.png");
     CHECK(write_png_spec(path, &s2));
     CHECK(ti_image_load(path, 4, &img) == TINV_OK);
     for (int i = 0; i < 3; i++)
@@ -353,7 +321,7 @@ static void test_png_gray(void)
         png_spec s = {SPEC(w, h, depth, PNG_COLOR_TYPE_GRAY, data, (size_t)w)};
         char name[32];
         snprintf(name, sizeof name, "gray%d.png", depth);
-        const char *path = tmp_path(name);
+        const char *path = check_tmp_path(tmpdir, name);
         CHECK(write_png_spec(path, &s));
         ti_image img;
         CHECK(ti_image_load(path, 3, &img) == TINV_OK);
@@ -368,7 +336,7 @@ static void test_png_gray(void)
     /* 8-bit gray + alpha. */
     uint8_t ga[] = {10, 255, 100, 0, 200, 128};
     png_spec s = {SPEC(3, 1, 8, PNG_COLOR_TYPE_GRAY_ALPHA, ga, sizeof ga)};
-    const char *path = tmp_path("ga8.png");
+    const char *path = check_tmp_path(tmpdir, "ga8.png");
     CHECK(write_png_spec(path, &s));
     ti_image img;
     CHECK(ti_image_load(path, 4, &img) == TINV_OK);
@@ -384,7 +352,7 @@ static void test_png_gray(void)
     uint8_t gk[] = {5, 6, 5, 200};
     png_color_16 key = {.gray = 5};
     png_spec s3 = {SPEC(4, 1, 8, PNG_COLOR_TYPE_GRAY, gk, 4), .trans_color = &key};
-    path = tmp_path("graykey.png");
+    path = check_tmp_path(tmpdir, "graykey.png");
     CHECK(write_png_spec(path, &s3));
     CHECK(ti_image_load(path, 4, &img) == TINV_OK);
     CHECK(img.pixels[3] == 0 && img.pixels[7] == 255 && img.pixels[11] == 0 && img.pixels[15] == 255);
@@ -401,7 +369,7 @@ static void test_png_palette_trns(void)
         idx[i] = (uint8_t)(i % 4);
     png_spec s = {SPEC(5, 2, 2, PNG_COLOR_TYPE_PALETTE, idx, 5),
                   .palette = pal, .n_palette = 4, .trans = trans, .n_trans = 2};
-    const char *path = tmp_path("pal.png");
+    const char *path = check_tmp_path(tmpdir, "pal.png");
     CHECK(write_png_spec(path, &s));
 
     ti_image img;
@@ -425,7 +393,7 @@ static void test_png_palette_trns(void)
 
     /* 8-bit palette without tRNS. */
     png_spec s2 = {SPEC(5, 2, 8, PNG_COLOR_TYPE_PALETTE, idx, 5), .palette = pal, .n_palette = 4};
-    path = tmp_path("pal8.png");
+    path = check_tmp_path(tmpdir, "pal8.png");
     CHECK(write_png_spec(path, &s2));
     CHECK(ti_image_load(path, 3, &img) == TINV_OK);
     for (int i = 0; i < 10; i++)
@@ -440,7 +408,7 @@ static void test_png_interlaced(void)
     for (int i = 0; i < w * h * 4; i++)
         data[i] = rnd8();
     png_spec s = {SPEC(w, h, 8, PNG_COLOR_TYPE_RGBA, data, (size_t)w * 4), .interlace = PNG_INTERLACE_ADAM7};
-    const char *path = tmp_path("adam7.png");
+    const char *path = check_tmp_path(tmpdir, "adam7.png");
     CHECK(write_png_spec(path, &s));
     ti_image img;
     CHECK(ti_image_load(path, 4, &img) == TINV_OK);
@@ -452,7 +420,7 @@ static void test_png_interlaced(void)
     for (int i = 0; i < w * h; i++)
         bits[i] = (uint8_t)((i / 3 + i) & 1);
     png_spec s2 = {SPEC(w, h, 1, PNG_COLOR_TYPE_GRAY, bits, (size_t)w), .interlace = PNG_INTERLACE_ADAM7};
-    path = tmp_path("adam7_1bit.png");
+    path = check_tmp_path(tmpdir, "adam7_1bit.png");
     CHECK(write_png_spec(path, &s2));
     CHECK(ti_image_load(path, 3, &img) == TINV_OK);
     for (int i = 0; i < w * h; i++)
@@ -467,7 +435,7 @@ static void check_jpeg_rgb(const char *name, int progressive)
 {
     int w = 48, h = 32;
     uint8_t *src = gradient_rgb(w, h);
-    const char *path = tmp_path(name);
+    const char *path = check_tmp_path(tmpdir, name);
     CHECK(write_jpeg_lib(path, w, h, 3, JCS_RGB, JCS_UNKNOWN, src, 95, progressive));
     ti_image img;
     CHECK(ti_image_load(path, 3, &img) == TINV_OK);
@@ -498,7 +466,7 @@ static void test_jpeg_grayscale(void)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             g[y * w + x] = (uint8_t)(40 + x * 6 + y * 3);
-    const char *path = tmp_path("gray.jpeg");
+    const char *path = check_tmp_path(tmpdir, "gray.jpeg");
     CHECK(write_jpeg_lib(path, w, h, 1, JCS_GRAYSCALE, JCS_UNKNOWN, g, 95, 0));
     ti_image img;
     CHECK(ti_image_load(path, 3, &img) == TINV_OK);
@@ -510,7 +478,7 @@ static void test_jpeg_grayscale(void)
     ti_image_free(&img);
 
     /* Progressive grayscale as well. */
-    path = tmp_path("gray_prog.jpg");
+    path = check_tmp_path(tmpdir, "gray_prog.jpg");
     CHECK(write_jpeg_lib(path, w, h, 1, JCS_GRAYSCALE, JCS_UNKNOWN, g, 95, 1));
     CHECK(ti_image_load(path, 3, &img) == TINV_OK);
     for (int i = 0; i < w * h; i++)
@@ -533,7 +501,7 @@ static void test_jpeg_cmyk_ycck(void)
     const double want[3] = {200 * 220 / 255.0, 100 * 220 / 255.0, 50 * 220 / 255.0};
     J_COLOR_SPACE spaces[2] = {JCS_CMYK, JCS_YCCK};
     for (int k = 0; k < 2; k++) {
-        const char *path = tmp_path(k == 0 ? "cmyk.jpg" : "ycck.jpg");
+        const char *path = check_tmp_path(tmpdir, k == 0 ? "cmyk.jpg" : "ycck.jpg");
         CHECK(write_jpeg_lib(path, w, h, 4, JCS_CMYK, spaces[k], d, 100, 0));
         ti_image img;
         CHECK(ti_image_load(path, 3, &img) == TINV_OK);
@@ -551,9 +519,9 @@ static void test_jpeg_save_round_trip(void)
     int w = 40, h = 30;
     ti_image img = {w, h, 3, gradient_rgb(w, h)};
     const char *kv[] = {"prompt", "a <cat-toy> on a beach", "seed", "42"};
-    const char *path = tmp_path("saved.jpg");
+    const char *path = check_tmp_path(tmpdir, "saved.jpg");
     CHECK(ti_image_save(path, &img, 92, kv, 2) == TINV_OK);
-    CHECK(!exists(tmp_path("saved.jpg.tmp")));
+    CHECK(!exists(check_tmp_path(tmpdir, "saved.jpg.tmp")));
     ti_image back;
     CHECK(ti_image_load(path, 3, &back) == TINV_OK);
     int max;
@@ -564,7 +532,7 @@ static void test_jpeg_save_round_trip(void)
 
     /* The pairs are in a COM segment. */
     size_t size;
-    unsigned char *raw = read_all(path, &size);
+    unsigned char *raw = check_read_file(path, &size);
     CHECK(raw != NULL);
     int found = 0;
     for (size_t i = 0; i + 4 < size && !found; i++)
@@ -577,10 +545,10 @@ static void test_jpeg_save_round_trip(void)
     CHECK(found);
 
     /* Lower quality gives a smaller file. */
-    CHECK(ti_image_save(tmp_path("q10.jpeg"), &img, 10, NULL, 0) == TINV_OK);
+    CHECK(ti_image_save(check_tmp_path(tmpdir, "q10.jpeg"), &img, 10, NULL, 0) == TINV_OK);
     size_t s10, s92;
-    free(read_all(tmp_path("q10.jpeg"), &s10));
-    free(read_all(path, &s92));
+    free(check_read_file(check_tmp_path(tmpdir, "q10.jpeg"), &s10));
+    free(check_read_file(path, &s92));
     CHECK(s10 < s92);
     ti_image_free(&img);
 }
@@ -591,13 +559,13 @@ static void test_save_errors(void)
 {
     ti_image img;
     CHECK(ti_image_alloc(&img, 4, 4, 3) == TINV_OK);
-    const char *p = tmp_path("x.bmp");
+    const char *p = check_tmp_path(tmpdir, "x.bmp");
     CHECK(expect_status(ti_image_save(p, &img, 90, NULL, 0), TINV_ERR_INVALID_ARGUMENT, p, "extension"));
-    p = tmp_path("noext");
+    p = check_tmp_path(tmpdir, "noext");
     CHECK(expect_status(ti_image_save(p, &img, 90, NULL, 0), TINV_ERR_INVALID_ARGUMENT, p, NULL));
-    p = tmp_path("dir.png/file");
+    p = check_tmp_path(tmpdir, "dir.png/file");
     CHECK(expect_status(ti_image_save(p, &img, 90, NULL, 0), TINV_ERR_INVALID_ARGUMENT, p, NULL));
-    p = tmp_path("q.jpg");
+    p = check_tmp_path(tmpdir, "q.jpg");
     CHECK(expect_status(ti_image_save(p, &img, 0, NULL, 0), TINV_ERR_INVALID_ARGUMENT, p, "quality"));
     CHECK(expect_status(ti_image_save(p, &img, 101, NULL, 0), TINV_ERR_INVALID_ARGUMENT, p, "quality"));
     CHECK(!exists(p));
@@ -610,61 +578,61 @@ static void test_save_errors(void)
     static const char *bad_keys[] = {"", " lead", "trail ", "two  spaces", "tab\there", "caf\xc3\xa9",
                                      "0123456789012345678901234567890123456789012345678901234567890123456789012345678"
                                      "9"};
-    p = tmp_path("badkey.png");
+    p = check_tmp_path(tmpdir, "badkey.png");
     for (size_t i = 0; i < sizeof bad_keys / sizeof *bad_keys; i++) {
         const char *kv[] = {bad_keys[i], "v"};
         CHECK(expect_status(ti_image_save(p, &img, 0, kv, 1), TINV_ERR_INVALID_ARGUMENT, p, "key"));
-        CHECK(!exists(p) && !exists(tmp_path("badkey.png.tmp")));
+        CHECK(!exists(p) && !exists(check_tmp_path(tmpdir, "badkey.png.tmp")));
     }
     const char *null_value[] = {"k", NULL};
     CHECK(ti_image_save(p, &img, 0, null_value, 1) == TINV_ERR_INVALID_ARGUMENT);
 
-    p = tmp_path("missing/dir/out.png");
+    p = check_tmp_path(tmpdir, "missing/dir/out.png");
     CHECK(expect_status(ti_image_save(p, &img, 0, NULL, 0), TINV_ERR_IO, "out.png.tmp", NULL));
 
     ti_image empty = {0};
-    CHECK(ti_image_save(tmp_path("e.png"), &empty, 0, NULL, 0) == TINV_ERR_INVALID_ARGUMENT);
-    CHECK(ti_image_save(tmp_path("e.png"), NULL, 0, NULL, 0) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(ti_image_save(check_tmp_path(tmpdir, "e.png"), &empty, 0, NULL, 0) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(ti_image_save(check_tmp_path(tmpdir, "e.png"), NULL, 0, NULL, 0) == TINV_ERR_INVALID_ARGUMENT);
     ti_image_free(&img);
 }
 
 static void test_load_sniffing(void)
 {
     ti_image img = {1, 1, 3, NULL};
-    const char *p = tmp_path("text.png");
-    CHECK(write_bytes(p, "hello, world\n", 13));
+    const char *p = check_tmp_path(tmpdir, "text.png");
+    CHECK(check_write_file(p, "hello, world\n", 13));
     CHECK(expect_status(ti_image_load(p, 3, &img), TINV_ERR_UNSUPPORTED, p, "unrecognised"));
     CHECK(img.pixels == NULL && img.width == 0);
 
-    p = tmp_path("anim.jpg");
-    CHECK(write_bytes(p, "GIF89a\x01\x00\x01\x00\x00\x00\x00;", 14));
+    p = check_tmp_path(tmpdir, "anim.jpg");
+    CHECK(check_write_file(p, "GIF89a\x01\x00\x01\x00\x00\x00\x00;", 14));
     CHECK(expect_status(ti_image_load(p, 3, &img), TINV_ERR_UNSUPPORTED, p, "GIF"));
-    p = tmp_path("pic.webp");
-    CHECK(write_bytes(p, "RIFF\x10\x00\x00\x00WEBPVP8 ", 16));
+    p = check_tmp_path(tmpdir, "pic.webp");
+    CHECK(check_write_file(p, "RIFF\x10\x00\x00\x00WEBPVP8 ", 16));
     CHECK(expect_status(ti_image_load(p, 3, &img), TINV_ERR_UNSUPPORTED, p, "WebP"));
 
-    p = tmp_path("empty.png");
-    CHECK(write_bytes(p, "", 0));
+    p = check_tmp_path(tmpdir, "empty.png");
+    CHECK(check_write_file(p, "", 0));
     CHECK(expect_status(ti_image_load(p, 3, &img), TINV_ERR_BAD_FORMAT, p, "empty"));
 
-    p = tmp_path("does_not_exist.png");
+    p = check_tmp_path(tmpdir, "does_not_exist.png");
     CHECK(expect_status(ti_image_load(p, 3, &img), TINV_ERR_IO, p, NULL));
     CHECK(ti_image_load(p, 2, &img) == TINV_ERR_INVALID_ARGUMENT);
     CHECK(ti_image_load(NULL, 3, &img) == TINV_ERR_INVALID_ARGUMENT);
 
     /* A JPEG named .png (and a PNG named .jpg) load by content. */
     uint8_t *g = gradient_rgb(8, 8);
-    p = tmp_path("really_jpeg.png");
+    p = check_tmp_path(tmpdir, "really_jpeg.png");
     CHECK(write_jpeg_lib(p, 8, 8, 3, JCS_RGB, JCS_UNKNOWN, g, 90, 0));
     CHECK(ti_image_load(p, 3, &img) == TINV_OK && img.width == 8);
     ti_image_free(&img);
     png_spec s = {SPEC(8, 8, 8, PNG_COLOR_TYPE_RGB, g, 24)};
-    p = tmp_path("really_png.jpg");
+    p = check_tmp_path(tmpdir, "really_png.jpg");
     CHECK(write_png_spec(p, &s));
     CHECK(ti_image_load(p, 3, &img) == TINV_OK && memcmp(img.pixels, g, 8 * 8 * 3) == 0);
     ti_image_free(&img);
     /* The format readers themselves reject the other format. */
-    CHECK(expect_status(ti_png_read(tmp_path("really_jpeg.png"), 3, 0, &img), TINV_ERR_BAD_FORMAT, NULL, "PNG"));
+    CHECK(expect_status(ti_png_read(check_tmp_path(tmpdir, "really_jpeg.png"), 3, 0, &img), TINV_ERR_BAD_FORMAT, NULL, "PNG"));
     CHECK(expect_status(ti_jpeg_read(p, 3, 0, &img), TINV_ERR_BAD_FORMAT, p, NULL));
     free(g);
 }
@@ -676,16 +644,16 @@ static void test_png_corrupt(void)
     for (int i = 0; i < w * h * 3; i++)
         noise[i] = rnd8();
     png_spec s = {SPEC(w, h, 8, PNG_COLOR_TYPE_RGB, noise, (size_t)w * 3)};
-    const char *good = tmp_path("good.png");
+    const char *good = check_tmp_path(tmpdir, "good.png");
     CHECK(write_png_spec(good, &s));
     size_t size;
-    unsigned char *raw = read_all(good, &size);
+    unsigned char *raw = check_read_file(good, &size);
     CHECK(raw != NULL && size > 100);
 
     /* Every truncation after the signature fails cleanly, for the image and its text. */
-    const char *p = tmp_path("trunc.png");
+    const char *p = check_tmp_path(tmpdir, "trunc.png");
     for (size_t n = 8; n < size; n++) {
-        CHECK(write_bytes(p, raw, n));
+        CHECK(check_write_file(p, raw, n));
         ti_image img = {0};
         tinv_status st = ti_image_load(p, 3, &img);
         if (n == size / 2 || n == 8 || n == size - 1)
@@ -700,18 +668,18 @@ static void test_png_corrupt(void)
     unsigned char *bad = malloc(size);
     memcpy(bad, raw, size);
     bad[size / 2] ^= 0x5A;
-    p = tmp_path("flipped.png");
-    CHECK(write_bytes(p, bad, size));
+    p = check_tmp_path(tmpdir, "flipped.png");
+    CHECK(check_write_file(p, bad, size));
     ti_image img;
     CHECK(expect_status(ti_image_load(p, 4, &img), TINV_ERR_BAD_FORMAT, p, NULL));
 
     /* Random garbage after a valid signature, at many seeds. */
-    p = tmp_path("garbage.png");
+    p = check_tmp_path(tmpdir, "garbage.png");
     for (int k = 0; k < 50; k++) {
         memcpy(bad, raw, size);
         for (size_t i = 8 + (size_t)k; i < size; i += 1 + (size_t)(rnd8() % 64))
             bad[i] = rnd8();
-        CHECK(write_bytes(p, bad, size));
+        CHECK(check_write_file(p, bad, size));
         tinv_status st = ti_image_load(p, 3, &img);
         CHECK(st == TINV_ERR_BAD_FORMAT || st == TINV_OK);
         ti_image_free(&img);
@@ -728,15 +696,15 @@ static void test_jpeg_corrupt(void)
     for (int i = 0; i < w * h * 3; i++)
         noise[i] = rnd8();
     for (int prog = 0; prog < 2; prog++) {
-        const char *good = tmp_path("good.jpg");
+        const char *good = check_tmp_path(tmpdir, "good.jpg");
         CHECK(write_jpeg_lib(good, w, h, 3, JCS_RGB, JCS_UNKNOWN, noise, 90, prog));
         size_t size;
-        unsigned char *raw = read_all(good, &size);
+        unsigned char *raw = check_read_file(good, &size);
         CHECK(raw != NULL && size > 200);
-        const char *p = tmp_path("trunc.jpg");
+        const char *p = check_tmp_path(tmpdir, "trunc.jpg");
         /* Cut anywhere before the end-of-image marker: always BAD_FORMAT, never gray padding. */
         for (size_t n = 3; n + 2 < size; n++) {
-            CHECK(write_bytes(p, raw, n));
+            CHECK(check_write_file(p, raw, n));
             ti_image img = {0};
             tinv_status st = ti_image_load(p, 3, &img);
             if (st != TINV_ERR_BAD_FORMAT)
@@ -747,12 +715,12 @@ static void test_jpeg_corrupt(void)
         }
         /* Random garbage in the entropy-coded data and headers. */
         unsigned char *bad = malloc(size);
-        p = tmp_path("garbage.jpg");
+        p = check_tmp_path(tmpdir, "garbage.jpg");
         for (int k = 0; k < 50; k++) {
             memcpy(bad, raw, size);
             for (size_t i = 3 + (size_t)k * 3; i < size; i += 1 + (size_t)(rnd8() % 97))
                 bad[i] = rnd8();
-            CHECK(write_bytes(p, bad, size));
+            CHECK(check_write_file(p, bad, size));
             ti_image img = {0};
             tinv_status st = ti_image_load(p, 3, &img);
             CHECK(st == TINV_ERR_BAD_FORMAT || st == TINV_OK);
@@ -761,8 +729,8 @@ static void test_jpeg_corrupt(void)
         free(bad);
         free(raw);
     }
-    const char *p = tmp_path("soi_only.jpg");
-    CHECK(write_bytes(p, "\xFF\xD8\xFF\xE0\x00\x10JFIF", 10));
+    const char *p = check_tmp_path(tmpdir, "soi_only.jpg");
+    CHECK(check_write_file(p, "\xFF\xD8\xFF\xE0\x00\x10JFIF", 10));
     ti_image img;
     CHECK(expect_status(ti_image_load(p, 3, &img), TINV_ERR_BAD_FORMAT, p, NULL));
     free(noise);
@@ -802,8 +770,8 @@ static const char *write_png_header_only(const char *name, uint32_t w, uint32_t 
     compress2(z, &zlen, zeros, sizeof zeros, 9);
     put_chunk(buf, &pos, "IDAT", z, (uint32_t)zlen);
     put_chunk(buf, &pos, "IEND", NULL, 0);
-    const char *p = tmp_path(name);
-    return write_bytes(p, buf, pos) ? p : NULL;
+    const char *p = check_tmp_path(tmpdir, name);
+    return check_write_file(p, buf, pos) ? p : NULL;
 }
 
 static void test_oversized_refused(void)
@@ -824,11 +792,11 @@ static void test_oversized_refused(void)
 
     /* JPEG: patch the SOF0 dimensions of a small file to 60000 x 60000. */
     uint8_t *g = gradient_rgb(16, 16);
-    p = tmp_path("huge.jpg");
+    p = check_tmp_path(tmpdir, "huge.jpg");
     CHECK(write_jpeg_lib(p, 16, 16, 3, JCS_RGB, JCS_UNKNOWN, g, 90, 0));
     free(g);
     size_t size;
-    unsigned char *raw = read_all(p, &size);
+    unsigned char *raw = check_read_file(p, &size);
     int patched = 0;
     for (size_t i = 2; i + 9 < size && !patched; i++)
         if (raw[i] == 0xFF && raw[i + 1] == 0xC0) {
@@ -838,7 +806,7 @@ static void test_oversized_refused(void)
             raw[i + 8] = 0x60;
             patched = 1;
         }
-    CHECK(patched && write_bytes(p, raw, size));
+    CHECK(patched && check_write_file(p, raw, size));
     free(raw);
     CHECK(expect_status(ti_image_load(p, 3, &img), TINV_ERR_BAD_FORMAT, p, "60000x60000"));
     CHECK(strstr(tinv_last_error(), "too large") != NULL);
@@ -1177,7 +1145,7 @@ static void remove_tmpdir(void)
         struct dirent *e;
         while ((e = readdir(d)) != NULL)
             if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-                unlink(tmp_path(e->d_name));
+                unlink(check_tmp_path(tmpdir, e->d_name));
         closedir(d);
     }
     rmdir(tmpdir);

@@ -16,25 +16,6 @@
 static const ts_device CPU = {TS_CPU, 0};
 static char tmpdir[] = "/tmp/tinv_st_XXXXXX";
 
-/* Path of `name` inside the test directory (static buffer, one at a time per call site). */
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int next;
-    char *p = buf[next++ % 8];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
-
-static int write_bytes(const char *path, const void *data, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return 0;
-    int ok = fwrite(data, 1, size, f) == size;
-    return fclose(f) == 0 && ok;
-}
-
 /* A file with a raw JSON header (length = strlen, no padding) and `data` after it. */
 static const char *write_raw(const char *name, const char *header, const void *data, size_t data_size)
 {
@@ -45,24 +26,10 @@ static const char *write_raw(const char *name, const char *header, const void *d
     memcpy(buf + 8, header, n);
     if (data_size)
         memcpy(buf + 8 + n, data, data_size);
-    const char *path = tmp_path(name);
-    int ok = write_bytes(path, buf, 8 + n + data_size);
+    const char *path = check_tmp_path(tmpdir, name);
+    int ok = check_write_file(path, buf, 8 + n + data_size);
     free(buf);
     return ok ? path : NULL;
-}
-
-static unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
-    *size = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
 }
 
 /* Opening `path` must fail with BAD_FORMAT, a message naming the file, and each of `needles`. */
@@ -84,7 +51,7 @@ static int expect_bad(const char *path, const char *needle1, const char *needle2
 
 static void test_round_trip_f32_f16_bf16_i64(void)
 {
-    const char *path = tmp_path("round.safetensors");
+    const char *path = check_tmp_path(tmpdir, "round.safetensors");
     float f32[6] = {1.5f, -2.25f, 0.0f, 3.0e-8f, 1e30f, -7.0f};
     uint16_t f16[3] = {0x3C00, 0xC000, 0x3555};    /* 1, -2, 0.333251953125 */
     uint16_t bf16[2] = {0x3F80, 0xC040};           /* 1, -3 */
@@ -99,11 +66,11 @@ static void test_round_trip_f32_f16_bf16_i64(void)
     };
     const char *meta[] = {"format", "pt", "token", "<cat-toy>"};
     CHECK(ti_safetensors_write(path, e, 5, meta, 2) == TINV_OK);
-    CHECK(access(tmp_path("round.safetensors.tmp"), F_OK) != 0);
+    CHECK(access(check_tmp_path(tmpdir, "round.safetensors.tmp"), F_OK) != 0);
 
     /* The header length is a multiple of 8 and the padding is spaces. */
     size_t size;
-    unsigned char *raw = read_all(path, &size);
+    unsigned char *raw = check_read_file(path, &size);
     CHECK(raw != NULL && size > 8);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--)
@@ -155,7 +122,7 @@ static void test_round_trip_f32_f16_bf16_i64(void)
 
 static void test_write_replaces_existing_file_atomically(void)
 {
-    const char *path = tmp_path("replace.safetensors");
+    const char *path = check_tmp_path(tmpdir, "replace.safetensors");
     float a = 1.0f, b[2] = {2.0f, 3.0f};
     ti_st_entry e1 = {"x", TI_ST_F32, 0, NULL, &a};
     ti_st_entry e2 = {"x", TI_ST_F32, 1, (int64_t[]){2}, b};
@@ -178,7 +145,7 @@ static void test_write_replaces_existing_file_atomically(void)
 
 static void test_write_rejects_bad_entries_and_leaves_no_file(void)
 {
-    const char *path = tmp_path("never.safetensors");
+    const char *path = check_tmp_path(tmpdir, "never.safetensors");
     float a[2] = {0};
     ti_st_entry dup[] = {{"x", TI_ST_F32, 1, (int64_t[]){2}, a}, {"x", TI_ST_F32, 1, (int64_t[]){2}, a}};
     CHECK(ti_safetensors_write(path, dup, 2, NULL, 0) == TINV_ERR_INVALID_ARGUMENT);
@@ -190,20 +157,20 @@ static void test_write_rejects_bad_entries_and_leaves_no_file(void)
     ti_st_entry reserved = {"__metadata__", TI_ST_F32, 1, (int64_t[]){2}, a};
     CHECK(ti_safetensors_write(path, &reserved, 1, NULL, 0) == TINV_ERR_INVALID_ARGUMENT);
     CHECK(access(path, F_OK) != 0);
-    CHECK(access(tmp_path("never.safetensors.tmp"), F_OK) != 0);
+    CHECK(access(check_tmp_path(tmpdir, "never.safetensors.tmp"), F_OK) != 0);
     /* An unwritable destination is an I/O error. */
     ti_st_entry ok = {"y", TI_ST_F32, 1, (int64_t[]){2}, a};
-    CHECK(ti_safetensors_write(tmp_path("no/such/dir.safetensors"), &ok, 1, NULL, 0) == TINV_ERR_IO);
+    CHECK(ti_safetensors_write(check_tmp_path(tmpdir, "no/such/dir.safetensors"), &ok, 1, NULL, 0) == TINV_ERR_IO);
 }
 
 static void test_memory_loader_matches_file(void)
 {
-    const char *path = tmp_path("mem.safetensors");
+    const char *path = check_tmp_path(tmpdir, "mem.safetensors");
     float v[3] = {4, 5, 6};
     ti_st_entry e = {"v", TI_ST_F32, 1, (int64_t[]){3}, v};
     CHECK(ti_safetensors_write(path, &e, 1, NULL, 0) == TINV_OK);
     size_t size;
-    unsigned char *buf = read_all(path, &size);
+    unsigned char *buf = check_read_file(path, &size);
     ti_safetensors *st;
     CHECK(ti_safetensors_open_memory(buf, size, "membuf", &st) == TINV_OK);
     CHECK(strcmp(ti_safetensors_label(st), "membuf") == 0);
@@ -250,7 +217,7 @@ static void test_bfloat16_widening_hand_values(void)
 
 static void test_f64_and_integer_conversion(void)
 {
-    const char *path = tmp_path("f64.safetensors");
+    const char *path = check_tmp_path(tmpdir, "f64.safetensors");
     double d[4] = {0.1, -1e300, 1e300, 3.5};
     int32_t i32[3] = {-5, 0, 70000};
     uint8_t b[3] = {0, 1, 255};
@@ -272,7 +239,7 @@ static void test_f64_and_integer_conversion(void)
 
 static void test_shim_tensor_from_entries(void)
 {
-    const char *path = tmp_path("shim.safetensors");
+    const char *path = check_tmp_path(tmpdir, "shim.safetensors");
     uint16_t f16[4] = {0x3C00, 0xC000, 0x3555, 0x0001};
     uint16_t bf16[4] = {0x3F80, 0xC040, 0x3EAB, 0x7F7F};
     float f32[6] = {1, 2, 3, 4, 5, 6};
@@ -346,15 +313,15 @@ static const float GOOD_DATA[2] = {1, 2};
 
 static void test_bad_zero_length_file(void)
 {
-    const char *path = tmp_path("zero.safetensors");
-    CHECK(write_bytes(path, "", 0));
+    const char *path = check_tmp_path(tmpdir, "zero.safetensors");
+    CHECK(check_write_file(path, "", 0));
     CHECK(expect_bad(path, "empty", NULL));
 }
 
 static void test_bad_truncated_file(void)
 {
-    const char *path = tmp_path("short.safetensors");
-    CHECK(write_bytes(path, "\x10\x00\x00", 3));
+    const char *path = check_tmp_path(tmpdir, "short.safetensors");
+    CHECK(check_write_file(path, "\x10\x00\x00", 3));
     CHECK(expect_bad(path, "truncated", NULL));
     /* A valid file with its last data byte cut off: the tensor's offsets leave the data. */
     path = write_raw("cut.safetensors", GOOD_HDR, GOOD_DATA, sizeof GOOD_DATA - 1);
@@ -365,11 +332,11 @@ static void test_bad_truncated_file(void)
 static void test_bad_header_length_beyond_file(void)
 {
     unsigned char buf[8 + 4] = {0xff, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' '};
-    const char *path = tmp_path("beyond.safetensors");
-    CHECK(write_bytes(path, buf, sizeof buf));
+    const char *path = check_tmp_path(tmpdir, "beyond.safetensors");
+    CHECK(check_write_file(path, buf, sizeof buf));
     CHECK(expect_bad(path, "header length 255", NULL));
     memset(buf, 0xff, 8); /* 2^64-1: must not wrap around in the size arithmetic */
-    CHECK(write_bytes(path, buf, sizeof buf));
+    CHECK(check_write_file(path, buf, sizeof buf));
     CHECK(expect_bad(path, "header length", NULL));
 }
 
@@ -474,7 +441,7 @@ static void test_bad_duplicate_or_missing_names(void)
 static void test_missing_file_is_io_error(void)
 {
     ti_safetensors *st;
-    const char *path = tmp_path("does-not-exist.safetensors");
+    const char *path = check_tmp_path(tmpdir, "does-not-exist.safetensors");
     CHECK(ti_safetensors_open(path, &st) == TINV_ERR_IO && st == NULL);
     CHECK(strstr(tinv_last_error(), path) != NULL);
     CHECK(ti_safetensors_open(tmpdir, &st) == TINV_ERR_IO); /* a directory */
@@ -536,7 +503,7 @@ static void remove_tmpdir(void)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            unlink(tmp_path(e->d_name));
+            unlink(check_tmp_path(tmpdir, e->d_name));
     }
     closedir(d);
     rmdir(tmpdir);

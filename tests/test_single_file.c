@@ -23,15 +23,6 @@ static char tmpdir[] = "/tmp/tinv_sf_XXXXXX";
 static char fixture_dir[1024]; /* <fixtures>/sd1-tiny, empty when missing */
 static char single_path[1100];
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][600];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, 600, "%s/%s", tmpdir, name);
-    return p;
-}
-
 static const char *fixture(const char *rel)
 {
     static char buf[4][1200];
@@ -414,7 +405,7 @@ static void test_fixture_inferred(void)
  * one VAE attention weight already linear, and keys to ignore. */
 static void test_sd2_layout(void)
 {
-    const char *path = tmp_path("sd2.safetensors");
+    const char *path = check_tmp_path(tmpdir, "sd2.safetensors");
     CHECK(write_variant(path, V_SD2, NULL));
     long live = ts_live_tensors();
     loaded m;
@@ -438,7 +429,7 @@ static void test_sd2_layout(void)
 /* Old transformers checkpoints: CLIP names directly under cond_stage_model.transformer. */
 static void test_old_clip_layout(void)
 {
-    const char *path = tmp_path("old_clip.safetensors");
+    const char *path = check_tmp_path(tmpdir, "old_clip.safetensors");
     CHECK(write_variant(path, V_OLD_CLIP, NULL));
     loaded m;
     CHECK(load(path, fixture_dir, &m) == TINV_OK);
@@ -468,7 +459,7 @@ static int fails_cleanly(const char *path, const char *config_dir, tinv_status s
 /* (3) bad input. */
 static void test_missing_tensor(void)
 {
-    const char *name = "first_stage_model.decoder.mid.attn_1.q.weight", *path = tmp_path("missing.safetensors");
+    const char *name = "first_stage_model.decoder.mid.attn_1.q.weight", *path = check_tmp_path(tmpdir, "missing.safetensors");
     CHECK(write_variant(path, V_DROP, name));
     CHECK(fails_cleanly(path, fixture_dir, TINV_ERR_BAD_FORMAT, name, 1));
     CHECK(fails_cleanly(path, NULL, TINV_ERR_BAD_FORMAT, name, 1));
@@ -479,7 +470,7 @@ static void test_missing_tensor(void)
 
 static void test_wrong_shape(void)
 {
-    const char *name = "model.diffusion_model.time_embed.2.weight", *path = tmp_path("shape.safetensors");
+    const char *name = "model.diffusion_model.time_embed.2.weight", *path = check_tmp_path(tmpdir, "shape.safetensors");
     CHECK(write_variant(path, V_RESHAPE, name));
     CHECK(fails_cleanly(path, fixture_dir, TINV_ERR_BAD_FORMAT, name, 1));
     CHECK(strstr(tinv_last_error(), "shape") != NULL);
@@ -490,19 +481,19 @@ static void test_wrong_shape(void)
 
 static void test_nan(void)
 {
-    const char *name = "model.diffusion_model.out.2.bias", *path = tmp_path("nan.safetensors");
+    const char *name = "model.diffusion_model.out.2.bias", *path = check_tmp_path(tmpdir, "nan.safetensors");
     CHECK(write_variant(path, V_NAN, name));
     CHECK(fails_cleanly(path, fixture_dir, TINV_ERR_NUMERIC, name, 1));
 }
 
 static void test_not_a_checkpoint(void)
 {
-    const char *path = tmp_path("no_unet.safetensors");
+    const char *path = check_tmp_path(tmpdir, "no_unet.safetensors");
     CHECK(write_variant(path, V_DROP_PREFIX, "model.diffusion_model."));
     CHECK(fails_cleanly(path, NULL, TINV_ERR_BAD_FORMAT, "model.diffusion_model.input_blocks.0.0.weight", 1));
     CHECK(write_variant(path, V_DROP_PREFIX, "cond_stage_model."));
     CHECK(fails_cleanly(path, NULL, TINV_ERR_BAD_FORMAT, "no text encoder", 1));
-    CHECK(fails_cleanly(tmp_path("absent.safetensors"), NULL, TINV_ERR_IO, "absent.safetensors", 0));
+    CHECK(fails_cleanly(check_tmp_path(tmpdir, "absent.safetensors"), NULL, TINV_ERR_IO, "absent.safetensors", 0));
     CHECK(fails_cleanly(single_path, tmpdir, TINV_ERR_IO, "text_encoder/config.json", 0));
 }
 
@@ -539,7 +530,7 @@ int main(void)
     static const char *const names[] = {"sd2.safetensors", "old_clip.safetensors", "missing.safetensors",
                                         "shape.safetensors", "nan.safetensors", "no_unet.safetensors"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        unlink(tmp_path(names[i]));
+        unlink(check_tmp_path(tmpdir, names[i]));
     rmdir(tmpdir);
     return check_summary("single_file");
 }
