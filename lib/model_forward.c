@@ -12,6 +12,15 @@ static tinv_status check_dim(const char *fn, const char *what, size_t value, siz
     return TINV_OK;
 }
 
+/* Spatial sizes must divide evenly by the network's total down-sampling factor. */
+static tinv_status check_multiple(const char *fn, const char *what, size_t height, size_t width, size_t multiple)
+{
+    if (height % multiple != 0 || width % multiple != 0)
+        return ti_error(TINV_ERR_INVALID_ARGUMENT, "%s: %s size %zux%zu must be a multiple of %zu", fn, what, height,
+                        width, multiple);
+    return TINV_OK;
+}
+
 /* Runs with gradients off and a scope that frees every temporary; copies `result` out. */
 static tinv_status finish(size_t scope, int prev_grad, ts_tensor *result, float *dst)
 {
@@ -104,10 +113,7 @@ TINV_API tinv_status tinv_model_unet(tinv_model *model, const float *sample, siz
     TI_TRY(check_dim(__func__, "height", height, 1 << 14));
     TI_TRY(check_dim(__func__, "width", width, 1 << 14));
     TI_TRY(check_dim(__func__, "context_len", context_len, 1 << 16));
-    size_t multiple = (size_t)1 << (u->num_blocks - 1);
-    if (height % multiple != 0 || width % multiple != 0)
-        return ti_error(TINV_ERR_INVALID_ARGUMENT, "%s: latent size %zux%zu must be a multiple of %zu", __func__,
-                        height, width, multiple);
+    TI_TRY(check_multiple(__func__, "latent", height, width, (size_t)1 << (u->num_blocks - 1)));
     if (n_timesteps != 1 && n_timesteps != batch)
         return ti_error(TINV_ERR_INVALID_ARGUMENT, "%s: n_timesteps must be 1 or the batch size %zu, not %zu",
                         __func__, batch, n_timesteps);
@@ -137,10 +143,7 @@ TINV_API tinv_status tinv_model_vae_encode(tinv_model *model, const float *image
     TI_TRY(check_dim(__func__, "batch", batch, 4096));
     TI_TRY(check_dim(__func__, "height", height, 1 << 15));
     TI_TRY(check_dim(__func__, "width", width, 1 << 15));
-    size_t f = (size_t)1 << (v->num_blocks - 1);
-    if (height % f != 0 || width % f != 0)
-        return ti_error(TINV_ERR_INVALID_ARGUMENT, "%s: image size %zux%zu must be a multiple of %zu", __func__,
-                        height, width, f);
+    TI_TRY(check_multiple(__func__, "image", height, width, (size_t)1 << (v->num_blocks - 1)));
     int prev = ts_set_grad_enabled(0);
     size_t scope = ts_scope_begin();
     int64_t xs[4] = {(int64_t)batch, v->in_channels, (int64_t)height, (int64_t)width};
