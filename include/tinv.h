@@ -237,7 +237,7 @@ TINV_API tinv_status tinv_model_get_vae_scaling_factor(const tinv_model *model, 
 
 /**
  * CLIP text encoder. `ids` holds batch × seq_len token ids (seq_len ≤ TEXT_MAX_LENGTH, ids
- * < TEXT_VOCAB_SIZE). Writes the last hidden state [batch, seq_len, W] to `hidden` and, if
+ * < TEXT_VOCAB_SIZE plus the model's learned vectors). Writes the last hidden state [batch, seq_len, W] to `hidden` and, if
  * `pooled` is non-NULL, the pooled output [batch, W] (the hidden state at the position of
  * the largest id in each row, as transformers does for SD's text encoders).
  */
@@ -456,6 +456,228 @@ TINV_API tinv_status tinv_sampler_run_float(tinv_sampler *sampler, float *image_
  */
 TINV_API tinv_status tinv_image_write(const char *path, const uint8_t *pixels, int width, int height, int channels,
                                       int count, int grid_cols, int jpeg_quality, const tinv_sampler *params);
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Learned tokens and embedding files
+ * A learned token (a textual-inversion "concept") is a word the base model does not know, such
+ * as `<cat-toy>`, backed by 1..N vectors in the text encoder's token-embedding space. The
+ * vectors live in the model and the token strings in the tokenizer, so these calls take both;
+ * use the same pair for tinv_sampler_create() and the trainer. With N > 1 the tokenizer gets
+ * the tokens `<cat-toy>`, `<cat-toy>_1`, … `<cat-toy>_{N-1}`, and every `<cat-toy>` in a prompt
+ * expands to all N of them (as diffusers' pipelines do), so each vector reaches the encoder.
+ * A model and tokenizer pair must only gain tokens through these calls (the tokenizer's next id
+ * must equal the model's embedding rows plus its learned vectors, checked on every add).
+ */
+/** @{ */
+
+/** Flag for tinv_model_add_token(): an init word of several tokens gets their mean vector. */
+#define TINV_INIT_AVERAGE 1u
+
+/**
+ * Add a learned token with `num_vectors` vectors (1..64), each a copy of the embedding of
+ * `init_word` (e.g. "toy"). `init_word` must be one token unless `flags` has TINV_INIT_AVERAGE;
+ * NULL or "" starts from small random vectors (seeded, reproducible).
+ * @return TINV_ERR_INVALID_ARGUMENT when the token (or one of its `_i` names) is already in the
+ *         vocabulary, or the init word is several tokens (the message lists them) or unknown.
+ */
+TINV_API tinv_status tinv_model_add_token(tinv_model *model, tinv_tokenizer *tokenizer, const char *token,
+                                          int num_vectors, const char *init_word, unsigned flags);
+/**
+ * Add a learned token from `num_vectors` × `dim` float32 values (row-major). `dim` must equal the
+ * text encoder's width (TINV_MODEL_TEXT_HIDDEN_SIZE); the error message says which base model a
+ * width belongs to (768 = SD 1.x, 1024 = SD 2.x).
+ */
+TINV_API tinv_status tinv_model_add_token_vectors(tinv_model *model, tinv_tokenizer *tokenizer, const char *token,
+                                                  const float *vectors, int num_vectors, int dim);
+/**
+ * Copy a learned token's vectors into `out` (`cap` floats; num_vectors × width are written).
+ * `out` NULL with `cap` 0 is a size query. `num_vectors` (may be NULL) receives N.
+ * @return TINV_ERR_INVALID_ARGUMENT for a token that is not a learned token of this model.
+ */
+TINV_API tinv_status tinv_model_get_token_vectors(const tinv_model *model, const char *token, float *out,
+                                                  size_t cap, int *num_vectors);
+/** Number of learned tokens in the model. */
+TINV_API int tinv_model_token_count(const tinv_model *model);
+/** Name of learned token `index` (0-based, in the order added), or NULL when out of range. */
+TINV_API const char *tinv_model_token_name(const tinv_model *model, int index);
+
+/** Embedding file layouts tinv_model_save_embedding() writes. */
+typedef enum tinv_embedding_format {
+    /** diffusers `learned_embeds.safetensors`: one tensor named after the token, [N, width]. */
+    TINV_EMBEDDING_DIFFUSERS = 0,
+    /** AUTOMATIC1111/kohya safetensors: `emb_params` [N, width] plus metadata (name, step,
+     *  base model). AUTOMATIC1111 and ComfyUI name the token after the file. */
+    TINV_EMBEDDING_A1111 = 1
+} tinv_embedding_format;
+
+/**
+ * Load a safetensors embedding file and add its token: diffusers `{token: [N, width]}`,
+ * `emb_params`, or `string_to_param.*` layouts (a 1-D vector is one vector). The token is
+ * `token` when not NULL, else the tensor's key for the diffusers layout, else the file name
+ * without extension (as AUTOMATIC1111 does). `name_out` (may be NULL) receives the token used,
+ * NUL-terminated, truncated to `name_cap` bytes.
+ * @return TINV_ERR_UNSUPPORTED for pickle files (.pt, .pth, .bin, .ckpt: loading them would run
+ *         untrusted code) and SDXL embeddings (`clip_l`/`clip_g`); TINV_ERR_INVALID_ARGUMENT for a
+ *         width that does not match the text encoder (the message names the base model the file
+ *         was made for) or a token already present; TINV_ERR_BAD_FORMAT for other layouts.
+ */
+TINV_API tinv_status tinv_model_load_embedding(tinv_model *model, tinv_tokenizer *tokenizer, const char *path,
+                                               const char *token, char *name_out, size_t name_cap);
+/**
+ * Save a learned token's vectors to `path` (safetensors, written to "<path>.tmp" and renamed so an
+ * existing file is never left half-written).
+ */
+TINV_API tinv_status tinv_model_save_embedding(const tinv_model *model, const char *token, const char *path,
+                                               tinv_embedding_format format);
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Training
+ * Textual inversion as explicit steps — tinv_model_add_token(), an optimizer over the token's
+ * vectors, tinv_model_diffusion_loss() with backward, tinv_optimizer_step() — or the whole loop
+ * in a tinv_trainer. Only the learned vectors are trained; every model weight stays frozen.
+ */
+/** @{ */
+
+/** Learning-rate schedules (each after an optional linear warm-up from 0). */
+typedef enum tinv_lr_schedule {
+    TINV_LR_CONSTANT = 0, /**< lr after warm-up */
+    TINV_LR_LINEAR = 1,   /**< lr decays linearly to 0 at total_steps */
+    TINV_LR_COSINE = 2    /**< half-cosine decay to 0 at total_steps */
+} tinv_lr_schedule;
+
+/**
+ * Create an AdamW optimizer over the vectors of learned token `token` (which then receive
+ * gradients from tinv_model_diffusion_loss()). Defaults as diffusers' textual-inversion script:
+ * lr 5e-4, betas (0.9, 0.999), weight decay 1e-2, eps 1e-8, constant schedule, no warm-up,
+ * accumulation 1. The optimizer borrows the model; free it before the model.
+ * @return TINV_ERR_INVALID_ARGUMENT when the token is not a learned token or already has one.
+ */
+TINV_API tinv_status tinv_optimizer_create(tinv_model *model, const char *token, tinv_optimizer **out);
+/** Free an optimizer (NULL is accepted); the token's vectors keep their values. */
+TINV_API void tinv_optimizer_free(tinv_optimizer *opt);
+/** Set the base learning rate (> 0, finite). */
+TINV_API tinv_status tinv_optimizer_set_lr(tinv_optimizer *opt, double lr);
+/** Set AdamW's betas, each in [0, 1). */
+TINV_API tinv_status tinv_optimizer_set_betas(tinv_optimizer *opt, double beta1, double beta2);
+/** Set the decoupled weight decay (≥ 0). */
+TINV_API tinv_status tinv_optimizer_set_weight_decay(tinv_optimizer *opt, double weight_decay);
+/** Set the denominator epsilon (> 0). */
+TINV_API tinv_status tinv_optimizer_set_eps(tinv_optimizer *opt, double eps);
+/** Set the schedule: `warmup_steps` ≥ 0 of linear warm-up, decay ending at `total_steps` (≥ 1). */
+TINV_API tinv_status tinv_optimizer_set_schedule(tinv_optimizer *opt, tinv_lr_schedule schedule, int warmup_steps,
+                                                 int total_steps);
+/** Apply an update every `n` ≥ 1 calls of tinv_optimizer_step(), with the mean of the n gradients. */
+TINV_API tinv_status tinv_optimizer_set_accumulation(tinv_optimizer *opt, int n);
+/**
+ * Take one micro-step: after `accumulation` calls, apply AdamW to the accumulated gradient and
+ * clear it. `applied` (may be NULL) receives 1 when an update was applied.
+ * @return TINV_ERR_NUMERIC when the gradient holds NaN/inf (nothing is changed).
+ */
+TINV_API tinv_status tinv_optimizer_step(tinv_optimizer *opt, int *applied);
+/** Learning rate the next update will use (after the schedule). */
+TINV_API double tinv_optimizer_get_lr(const tinv_optimizer *opt);
+/** Number of updates applied so far. */
+TINV_API int tinv_optimizer_get_step(const tinv_optimizer *opt);
+
+/**
+ * The training loss for a batch of `batch` samples: noise `latents` [batch, 4, h, w] (already
+ * scaled by the VAE factor) with `noise` (same shape) at integer `timesteps` [batch] of the
+ * model's training schedule, predict with the UNet conditioned on `prompts[i]`, and take the mean
+ * squared error against the noise (epsilon models) or the velocity (v-prediction models).
+ * With `backward` non-zero, gradients are accumulated into every learned token that has an
+ * optimizer (nothing else gets one). `loss` receives the mean loss.
+ * @return TINV_ERR_NUMERIC when the loss is NaN or infinite (no gradient is accumulated).
+ */
+TINV_API tinv_status tinv_model_diffusion_loss(tinv_model *model, tinv_tokenizer *tokenizer, const char *const *prompts,
+                                               int batch, const float *latents, int height, int width,
+                                               const int32_t *timesteps, const float *noise, int backward,
+                                               double *loss);
+
+/** Progress of a training run: `step` of `total` updates done, its loss and learning rate.
+ *  Return non-zero to stop (the run then returns TINV_ERR_CANCELLED). */
+typedef int (*tinv_train_progress_fn)(void *user, int step, int total, double loss, double lr);
+
+/**
+ * Create a textual-inversion trainer for learned token `token` (add it first with
+ * tinv_model_add_token()). Borrows model and tokenizer. Defaults: object templates, 3000 steps,
+ * batch 1, resolution 512, seed 0, center crop, flip probability 0.5, cached VAE posteriors, no
+ * checkpoints, no validation, and the optimizer defaults (see tinv_trainer_optimizer()).
+ */
+TINV_API tinv_status tinv_trainer_create(tinv_model *model, tinv_tokenizer *tokenizer, const char *token,
+                                         tinv_trainer **out);
+/** Free a trainer (NULL is accepted). The learned vectors stay in the model. */
+TINV_API void tinv_trainer_free(tinv_trainer *trainer);
+/** The trainer's optimizer (owned by the trainer): set lr, schedule, accumulation there. */
+TINV_API tinv_optimizer *tinv_trainer_optimizer(tinv_trainer *trainer);
+/**
+ * Training pictures: every PNG/JPEG in folder `dir` (not recursive). Files that are not images or
+ * are corrupt are skipped with a warning naming them; TINV_ERR_INVALID_ARGUMENT if none remain.
+ * Pictures are read when the run starts.
+ */
+TINV_API tinv_status tinv_trainer_set_images(tinv_trainer *trainer, const char *dir);
+/**
+ * Prompt templates, each containing `{}` where the token goes: "object" and "style" select the
+ * built-in lists; anything else is a UTF-8 text file with one template per line.
+ */
+TINV_API tinv_status tinv_trainer_set_templates(tinv_trainer *trainer, const char *templates);
+/** Number of optimizer updates to run in total (1..1000000). */
+TINV_API tinv_status tinv_trainer_set_steps(tinv_trainer *trainer, int steps);
+/** Samples per micro-step (1..64). */
+TINV_API tinv_status tinv_trainer_set_batch(tinv_trainer *trainer, int batch);
+/** Training resolution in pixels (a multiple of the model's size multiple, e.g. 64 for SD). */
+TINV_API tinv_status tinv_trainer_set_resolution(tinv_trainer *trainer, int resolution);
+/** Seed of every random choice (image, flip, template, timestep, noise). */
+TINV_API tinv_status tinv_trainer_set_seed(tinv_trainer *trainer, uint64_t seed);
+/**
+ * Augmentation: `random_crop` non-zero crops at a random place instead of the centre (the VAE
+ * then encodes every step); `flip_probability` in [0, 1] is the chance of a horizontal flip.
+ */
+TINV_API tinv_status tinv_trainer_set_augmentation(tinv_trainer *trainer, int random_crop, double flip_probability);
+/** Zero: encode the pictures with the VAE every step instead of caching posteriors (for benchmarks). */
+TINV_API tinv_status tinv_trainer_set_cache_latents(tinv_trainer *trainer, int cache);
+/**
+ * Output: every `every` updates (0 = only at the end) and at the end, write the embedding to
+ * `embedding_path` in `format`, and, when `state_path` is not NULL, the full trainer state
+ * (vectors, AdamW moments, step, random state) there. Both are written atomically (temporary
+ * file, then rename), so an interrupted or failed write leaves the previous files intact.
+ */
+TINV_API tinv_status tinv_trainer_set_output(tinv_trainer *trainer, const char *embedding_path,
+                                             tinv_embedding_format format, const char *state_path, int every);
+/**
+ * Continue from a trainer-state file written by a run with the same token: restores vectors,
+ * moments, step and random state, so N steps + resume + M steps equals N + M steps bit for bit.
+ */
+TINV_API tinv_status tinv_trainer_resume(tinv_trainer *trainer, const char *state_path);
+/**
+ * Validation: every `every` updates run `sampler` (its prompt should use the token; it sees the
+ * current vectors) and write its images to "<out_prefix>-<step>.png".
+ */
+TINV_API tinv_status tinv_trainer_set_validation(tinv_trainer *trainer, tinv_sampler *sampler, int every,
+                                                 const char *out_prefix);
+/** Progress callback after every update (NULL = none). */
+TINV_API tinv_status tinv_trainer_set_progress_callback(tinv_trainer *trainer, tinv_train_progress_fn fn,
+                                                        void *user);
+/**
+ * Run training until the set number of updates. A NaN/inf loss stops it with TINV_ERR_NUMERIC
+ * (the last checkpoint stays as it was); a progress callback's non-zero return stops it with
+ * TINV_ERR_CANCELLED. Either way the vectors keep their last good values.
+ */
+TINV_API tinv_status tinv_trainer_run(tinv_trainer *trainer);
+/** Updates done so far (including resumed ones). */
+TINV_API int tinv_trainer_get_step(const tinv_trainer *trainer);
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Demo model
+ * A tiny Stable-Diffusion-architecture model with random weights and a byte-level vocabulary,
+ * generated by library code: it runs the whole pipeline without any download. Its pictures are
+ * noise-like; it exists to show and test the plumbing, not to draw.
+ */
+/** @{ */
+/** Write the demo model as a diffusers folder at `dir` (created if missing), reproducibly from `seed`. */
+TINV_API tinv_status tinv_demo_model_write(const char *dir, uint64_t seed);
 /** @} */
 
 #ifdef __cplusplus

@@ -9,7 +9,7 @@
 
 ts_tensor *ti_clip_embed_tokens(const ti_clip_text *m, const ts_tensor *ids)
 {
-    return ts_embedding(ti_weights_get(m->w, "text_model.embeddings.token_embedding.weight"), ids);
+    return ti_concepts_embed(&m->concepts, ti_weights_get(m->w, "text_model.embeddings.token_embedding.weight"), ids);
 }
 
 /* Additive causal mask [L, L]: 0 where a position may attend, the dtype's lowest value above the

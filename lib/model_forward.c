@@ -68,10 +68,11 @@ TINV_API tinv_status tinv_model_encode_text(tinv_model *model, const int32_t *id
     const ti_clip_config *c = &model->text.cfg;
     TI_TRY(check_dim(__func__, "batch", batch, 4096));
     TI_TRY(check_dim(__func__, "seq_len", seq_len, (size_t)c->max_positions));
+    int known = c->vocab_size + ti_concepts_vectors(&model->text.concepts); /* learned tokens follow the table */
     for (size_t i = 0; i < batch * seq_len; i++)
-        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+        if (ids[i] < 0 || ids[i] >= known)
             return ti_error(TINV_ERR_INVALID_ARGUMENT, "%s: token id %d at index %zu is outside [0, %d)", __func__,
-                            ids[i], i, c->vocab_size);
+                            ids[i], i, known);
     int prev = ts_set_grad_enabled(0);
     size_t scope = ts_scope_begin();
     int64_t shape[2] = {(int64_t)batch, (int64_t)seq_len};

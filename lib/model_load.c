@@ -97,6 +97,7 @@ TINV_API void tinv_model_free(tinv_model *model)
 {
     if (model == NULL)
         return;
+    ti_concepts_free(&model->text.concepts);
     ti_weights_free(model->text.w);
     ti_weights_free(model->unet.w);
     ti_weights_free(model->vae.w);

@@ -262,12 +262,13 @@ static tinv_status encode_prompt(tinv_sampler *s, const char *what, const char *
     if (n > max)
         ti_log(&s->logger, TINV_LOG_WARN, "the %s has %zu tokens; truncated to %zu", what, n, max);
     TI_TRY(tinv_tokenizer_encode(s->tok, text, 1, ids, cap, &n, NULL));
+    int known = s->model->text.cfg.vocab_size + ti_concepts_vectors(&s->model->text.concepts);
     for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= s->model->text.cfg.vocab_size)
+        if (ids[i] < 0 || ids[i] >= known)
             return ti_error(TINV_ERR_INVALID_ARGUMENT,
-                            "the %s has token id %d, beyond the text encoder's %d embeddings (an added token "
-                            "without a learned embedding?)",
-                            what, ids[i], s->model->text.cfg.vocab_size);
+                            "the %s has token id %d, beyond the text encoder's %d embeddings and learned vectors "
+                            "(a token added to the tokenizer without tinv_model_add_token?)",
+                            what, ids[i], known);
     return TINV_OK;
 }
 

@@ -23,6 +23,7 @@ typedef struct split_tok {
     size_t len;
     int32_t id;
     int special; /* from the tokenizer files rather than tinv_tokenizer_add_token */
+    int expand;  /* ids emitted for a match: n for the head of an n-vector learned token, else 1 */
 } split_tok;
 
 struct tinv_tokenizer {
@@ -290,7 +291,7 @@ static tinv_status add_split(tinv_tokenizer *tok, const char *s, size_t len, int
         return ti_error(TINV_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
     memcpy(copy, s, len);
     copy[len] = '\0';
-    tok->splits[tok->n_splits++] = (split_tok){copy, len, id, special};
+    tok->splits[tok->n_splits++] = (split_tok){copy, len, id, special, 1};
     tok->split_first[(uint8_t)s[0]] = 1;
     return TINV_OK;
 }
@@ -586,6 +587,53 @@ TINV_API tinv_status tinv_tokenizer_add_token(tinv_tokenizer *tok, const char *t
     return TINV_OK;
 }
 
+static void group_name(char *buf, size_t cap, const char *token, int k)
+{
+    if (k == 0)
+        snprintf(buf, cap, "%s", token);
+    else
+        snprintf(buf, cap, "%s_%d", token, k);
+}
+
+tinv_status ti_tokenizer_add_group(tinv_tokenizer *tok, const char *token, int n, int32_t *first_id)
+{
+    if (n < 1 || strlen(token) > 1000)
+        return ti_error(TINV_ERR_INVALID_ARGUMENT, "tokenizer: bad learned token ('%.100s', %d vectors)", token, n);
+    char name[1100];
+    /* Check every name before adding any, so a clash leaves the tokenizer unchanged. */
+    for (int k = 0; k < n; k++) {
+        group_name(name, sizeof name, token, k);
+        int32_t id;
+        const split_tok *have = find_split_by_text(tok, name, strlen(name));
+        if (have != NULL || ti_strmap_get(&tok->bpe.vocab, name, strlen(name), &id))
+            return ti_error(TINV_ERR_INVALID_ARGUMENT,
+                            "token '%s' is already in the vocabulary (id %d); choose another placeholder name", name,
+                            have ? (int)have->id : (int)id);
+    }
+    size_t before = tok->n_splits;
+    for (int k = 0; k < n; k++) {
+        group_name(name, sizeof name, token, k);
+        int32_t id;
+        tinv_status st = tinv_tokenizer_add_token(tok, name, &id);
+        if (st != TINV_OK) {
+            ti_tokenizer_drop_last(tok, (int)(tok->n_splits - before));
+            return st;
+        }
+        if (k == 0)
+            *first_id = id;
+    }
+    tok->splits[before].expand = n;
+    return TINV_OK;
+}
+
+void ti_tokenizer_drop_last(tinv_tokenizer *tok, int n)
+{
+    for (; n > 0 && tok->n_splits > 0 && !tok->splits[tok->n_splits - 1].special; n--) {
+        free(tok->splits[--tok->n_splits].text);
+        tok->n_extra--;
+    }
+}
+
 /* ---- encoding -------------------------------------------------------------------------- */
 
 /* Clean one chunk of text (between special tokens), pre-tokenise it and BPE each piece. */
@@ -631,6 +679,16 @@ static tinv_status encode_chunk(tinv_tokenizer *tok, const char *s, size_t len, 
     return st;
 }
 
+/* Whether `rest` (after a multi-vector head) goes on with the head's "_1" token. */
+static int spelled_out(const tinv_tokenizer *tok, const split_tok *head, const char *rest, size_t len)
+{
+    const split_tok *next = find_split_by_id(tok, head->id + 1);
+    size_t i = 0;
+    while (i < len && (rest[i] == ' ' || rest[i] == '\t' || rest[i] == '\n'))
+        i++;
+    return next != NULL && next->len <= len - i && memcmp(rest + i, next->text, next->len) == 0;
+}
+
 tinv_status ti_tokenizer_encode_all(tinv_tokenizer *tok, const char *text, size_t len, int32_t **ids_out,
                                     size_t *n_out)
 {
@@ -661,8 +719,13 @@ tinv_status ti_tokenizer_encode_all(tinv_tokenizer *tok, const char *text, size_
         }
         if (i > chunk)
             st = encode_chunk(tok, text + chunk, i - chunk, &ids, &n, &cap);
-        if (st == TINV_OK)
-            st = ti_ids_push(&ids, &n, &cap, best->id);
+        /* A multi-vector learned token stands for all its vectors, as diffusers' pipelines
+         * expand "<tok>" to "<tok> <tok>_1 … <tok>_{n-1}" — unless the text spells them out. */
+        int expand = best->expand > 1 && !spelled_out(tok, best, text + i + best->len, len - i - best->len)
+                         ? best->expand
+                         : 1;
+        for (int k = 0; st == TINV_OK && k < expand; k++)
+            st = ti_ids_push(&ids, &n, &cap, best->id + k);
         i += best->len;
         chunk = i;
     }

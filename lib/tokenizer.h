@@ -14,4 +14,11 @@
 tinv_status ti_tokenizer_encode_all(tinv_tokenizer *tok, const char *text, size_t len, int32_t **ids,
                                     size_t *n);
 
+/* Add a learned token of n vectors: `token`, `token_1` … `token_{n-1}` with consecutive ids
+ * (*first_id is the first), and make `token` in a prompt expand to all n. Nothing is added when
+ * any of the names exists. */
+tinv_status ti_tokenizer_add_group(tinv_tokenizer *tok, const char *token, int n, int32_t *first_id);
+/* Remove the last n tokens added with tinv_tokenizer_add_token (to undo a failed add). */
+void ti_tokenizer_drop_last(tinv_tokenizer *tok, int n);
+
 #endif

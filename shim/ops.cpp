@@ -404,6 +404,12 @@ ts_tensor *ts_embedding(const ts_tensor *weight, const ts_tensor *ids)
     return ts_guard(__func__, [&] { return at::embedding(weight->t, ids->t); });
 }
 
+ts_tensor *ts_where(const ts_tensor *cond, const ts_tensor *a, const ts_tensor *b)
+{
+    TS_NEED(cond, a, b);
+    return ts_guard(__func__, [&] { return at::where(cond->t, a->t, b->t); });
+}
+
 ts_tensor *ts_unsqueeze(const ts_tensor *x, int dim)
 {
     TS_NEED(x);

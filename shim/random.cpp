@@ -66,4 +66,14 @@ ts_tensor *ts_randn(ts_generator *g, const int64_t *shape, int ndim, ts_dtype dt
     });
 }
 
+tinv_status ts_uniform(ts_generator *g, double *out, size_t n)
+{
+    if (g == nullptr || (out == nullptr && n > 0))
+        return ti_error(TINV_ERR_INVALID_ARGUMENT, "%s: NULL argument", __func__);
+    return ts_guard_status(__func__, [&] {
+        at::Tensor r = at::rand({static_cast<int64_t>(n)}, g->gen, at::TensorOptions().dtype(at::kDouble));
+        std::memcpy(out, r.data_ptr<double>(), n * sizeof(double));
+    });
+}
+
 } // extern "C"

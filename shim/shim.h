@@ -148,6 +148,8 @@ ts_tensor *ts_narrow(const ts_tensor *x, int dim, int64_t start, int64_t length)
 ts_tensor *ts_index_select(const ts_tensor *x, int dim, const ts_tensor *index);
 ts_tensor *ts_embedding(const ts_tensor *weight, const ts_tensor *ids);
 ts_tensor *ts_unsqueeze(const ts_tensor *x, int dim);
+/* Elementwise cond ? a : b (cond is a TS_BOOL tensor; broadcasting as ATen). */
+ts_tensor *ts_where(const ts_tensor *cond, const ts_tensor *a, const ts_tensor *b);
 
 /* ---- reductions and losses -------------------------------------------------------- */
 ts_tensor *ts_sum(const ts_tensor *x);
@@ -163,6 +165,8 @@ void ts_generator_free(ts_generator *g);
 size_t ts_generator_get_state(ts_generator *g, void *buf, size_t cap);
 tinv_status ts_generator_set_state(ts_generator *g, const void *buf, size_t size);
 /* Standard normal samples drawn on the CPU from `g` (as diffusers does), then moved. */
+/* n uniform doubles in [0, 1) from `g` (host memory), e.g. for seeded random choices. */
+tinv_status ts_uniform(ts_generator *g, double *out, size_t n);
 ts_tensor *ts_randn(ts_generator *g, const int64_t *shape, int ndim, ts_dtype dtype,
                     ts_device device);
 
@@ -176,6 +180,12 @@ ts_tensor *ts_grad(const ts_tensor *t);
 tinv_status ts_zero_grad(ts_tensor *t);
 /* In-place update of a leaf without recording it: t += alpha * d. */
 tinv_status ts_update_(ts_tensor *t, const ts_tensor *d, double alpha);
+/* dst = src in place (same shape; converts dtype/device), outside autograd. */
+tinv_status ts_copy_(ts_tensor *dst, const ts_tensor *src);
+/* One AdamW update in place (decoupled decay, bias-corrected moments; `step` counts from 1),
+ * operation for operation as torch.optim.AdamW. */
+tinv_status ts_adamw_(ts_tensor *param, const ts_tensor *grad, ts_tensor *exp_avg, ts_tensor *exp_avg_sq, double lr,
+                      double beta1, double beta2, double weight_decay, double eps, int64_t step);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,7 @@ if [ ! -x "$BUILD/golden" ]; then
     echo "golden: 0 passed, 1 failed, 0 skipped"
     exit 1
 fi
-LANDED="tokenizer text_encoder unet vae single_file scheduler sampler pipeline"
+LANDED="tokenizer text_encoder unet vae single_file scheduler sampler pipeline textual_inversion"
 p=0 f=0 s=0 sets=0
 for dir in "$FIX"/*/; do
     dir=${dir%/}

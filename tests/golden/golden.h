@@ -24,6 +24,7 @@ golden_result golden_vae(const char *set_dir, json_t *c, char *detail, size_t de
 golden_result golden_scheduler(const char *set_dir, json_t *c, char *detail, size_t detail_cap);
 golden_result golden_sampler(const char *set_dir, json_t *c, char *detail, size_t detail_cap);
 golden_result golden_pipeline(const char *set_dir, json_t *c, char *detail, size_t detail_cap);
+golden_result golden_textual_inversion(const char *set_dir, json_t *c, char *detail, size_t detail_cap);
 golden_result golden_single_file(const char *set_dir, json_t *c, char *detail, size_t detail_cap);
 /* The model of a set, loaded once (golden_models.c); NULL with a reason in detail on failure. */
 struct tinv_model;

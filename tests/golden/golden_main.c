@@ -17,7 +17,7 @@ static const struct component {
     {"scheduler", golden_scheduler},
     {"sampler", golden_sampler},
     {"pipeline", golden_pipeline},
-    {"textual_inversion", NULL},
+    {"textual_inversion", golden_textual_inversion},
     {"single_file", golden_single_file},
 };
 
