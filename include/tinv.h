@@ -414,6 +414,13 @@ TINV_API tinv_status tinv_sampler_set_batch(tinv_sampler *sampler, int n);
 /** Non-zero: circular padding in every UNet and VAE convolution, so images tile seamlessly. */
 TINV_API tinv_status tinv_sampler_set_tiling(tinv_sampler *sampler, int tiling);
 /**
+ * Prompts longer than the tokenizer's window (75 tokens + BOS/EOS for SD): `chunked` = 0 (the
+ * default, as diffusers) truncates them with a logged warning; non-zero encodes them as
+ * AUTOMATIC1111 does — 75-token chunks, each with BOS/EOS, concatenated along the token axis (the
+ * shorter of prompt and negative prompt gets empty chunks), at most 16 chunks.
+ */
+TINV_API tinv_status tinv_sampler_set_long_prompts(tinv_sampler *sampler, int chunked);
+/**
  * Set a progress callback, called after each denoising step with `step` = 1..total (PNDM runs
  * one step more than requested, and `total` says so). A non-zero return cancels the run, which
  * then returns TINV_ERR_CANCELLED having freed everything it allocated. `fn` NULL = none.
@@ -432,6 +439,8 @@ TINV_API tinv_status tinv_sampler_get_size(const tinv_sampler *sampler, int *wid
  *         progress callback stopped the run (the buffer contents are then unspecified).
  */
 TINV_API tinv_status tinv_sampler_run(tinv_sampler *sampler, uint8_t *rgb, size_t cap);
+/** As tinv_sampler_run() with 4 bytes per pixel (RGBA, alpha 255): batch × height × width × 4. */
+TINV_API tinv_status tinv_sampler_run_rgba(tinv_sampler *sampler, uint8_t *rgba, size_t cap);
 /**
  * Sample in float32, for tests and bindings. `image_nhwc` (may be NULL: no VAE decode) receives
  * batch × height × width × 3 values in [0, 1] (diffusers' output_type="np"); `latents` (may be

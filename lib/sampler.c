@@ -10,6 +10,7 @@
 #include "error.h"
 #include "image.h"
 #include "log.h"
+#include "prompt_context.h"
 #include "sampler.h"
 #include "tokenizer.h"
 
@@ -24,6 +25,7 @@ struct tinv_sampler {
     char sched_name[32];   /* "default" or a short name */
     uint64_t seed;
     int width, height, batch, tiling;
+    int long_prompts; /* 1: AUTOMATIC1111-style 75-token chunks; 0: truncate to one window */
     int (*progress)(void *user, int step, int total);
     void *progress_user;
     ti_logger logger;
@@ -232,6 +234,13 @@ TINV_API tinv_status tinv_sampler_set_tiling(tinv_sampler *s, int tiling)
     return TINV_OK;
 }
 
+TINV_API tinv_status tinv_sampler_set_long_prompts(tinv_sampler *s, int chunked)
+{
+    TI_REQUIRE(s);
+    s->long_prompts = chunked != 0;
+    return TINV_OK;
+}
+
 TINV_API tinv_status tinv_sampler_set_progress_callback(tinv_sampler *s, int (*fn)(void *user, int step, int total),
                                                         void *user)
 {
@@ -252,25 +261,6 @@ TINV_API tinv_status tinv_sampler_set_log_callback(tinv_sampler *s, tinv_log_fn 
 }
 
 /* ---- running ------------------------------------------------------------------------------ */
-
-/* Padded ids of `text`, with a warning through the sampler's logger when it is truncated. */
-static tinv_status encode_prompt(tinv_sampler *s, const char *what, const char *text, int32_t *ids, size_t cap)
-{
-    size_t n = 0;
-    TI_TRY(tinv_tokenizer_encode(s->tok, text, 0, NULL, 0, &n, NULL));
-    size_t max = tinv_tokenizer_max_length(s->tok);
-    if (n > max)
-        ti_log(&s->logger, TINV_LOG_WARN, "the %s has %zu tokens; truncated to %zu", what, n, max);
-    TI_TRY(tinv_tokenizer_encode(s->tok, text, 1, ids, cap, &n, NULL));
-    int known = s->model->text.cfg.vocab_size + ti_concepts_vectors(&s->model->text.concepts);
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= known)
-            return ti_error(TINV_ERR_INVALID_ARGUMENT,
-                            "the %s has token id %d, beyond the text encoder's %d embeddings and learned vectors "
-                            "(a token added to the tokenizer without tinv_model_add_token?)",
-                            what, ids[i], known);
-    return TINV_OK;
-}
 
 /* One CPU generator per image (seed + i): each row of a draw comes from its own generator. */
 typedef struct gen_set {
@@ -324,15 +314,7 @@ static tinv_status run_impl(tinv_sampler *s, float *image, float *latents_out)
     ti_sched_config cfg;
     TI_TRY(ti_sched_config_parse(m->sched_json, strlen(m->sched_json), "the model's scheduler config", kind, extra,
                                  &cfg));
-    size_t L = tinv_tokenizer_max_length(s->tok);
-    if (L == 0 || L > (size_t)m->text.cfg.max_positions || L > 1024)
-        return ti_error(TINV_ERR_INVALID_ARGUMENT, "tokenizer max length %zu does not fit the text encoder's %d",
-                        L, m->text.cfg.max_positions);
     int do_cfg = s->guidance > 1.0; /* diffusers: guidance_scale > 1 */
-    int32_t ids[2 * 1024];
-    if (do_cfg)
-        TI_TRY(encode_prompt(s, "negative prompt", s->negative, ids, L));
-    TI_TRY(encode_prompt(s, "prompt", s->prompt, ids + (do_cfg ? L : 0), L));
 
     ti_scheduler *sched = NULL;
     TI_TRY(ti_scheduler_create(&cfg, &sched));
@@ -355,9 +337,11 @@ static tinv_status run_impl(tinv_sampler *s, float *image, float *latents_out)
     ts_tensor *final = NULL;
     if (st == TINV_OK) {
         /* Text: the unconditional embedding once, then rows [uncond × B, cond × B]. */
-        int64_t n_prompts = do_cfg ? 2 : 1, idshape[2] = {n_prompts, (int64_t)L};
-        ts_tensor *ctx1 = ti_clip_encode(&m->text, ti_clip_embed_tokens(&m->text, ts_from_data(ids, TS_I32, idshape,
-                                                                                             2, TS_I64, dev)));
+        int64_t n_prompts = do_cfg ? 2 : 1;
+        const char *texts[2] = {s->negative, s->prompt}, *what[2] = {"negative prompt", "prompt"};
+        ts_tensor *ctx1 = NULL;
+        st = ti_prompt_context(m, s->tok, &s->logger, texts + (do_cfg ? 0 : 1), what + (do_cfg ? 0 : 1),
+                               (int)n_prompts, s->long_prompts, &ctx1);
         int64_t rowidx[2 * TI_SAMPLER_MAX_BATCH], nrows = n_prompts * B;
         for (int64_t r = 0; r < nrows; r++)
             rowidx[r] = r / B;
@@ -408,22 +392,37 @@ TINV_API tinv_status tinv_sampler_run_float(tinv_sampler *s, float *image_nhwc, 
     return run_impl(s, image_nhwc, latents);
 }
 
-TINV_API tinv_status tinv_sampler_run(tinv_sampler *s, uint8_t *rgb, size_t cap)
+/* Run and convert to 8-bit pixels with `channels` 3 (RGB) or 4 (RGBA, opaque). */
+static tinv_status run_bytes(tinv_sampler *s, uint8_t *out, size_t cap, int channels, const char *fn)
 {
     TI_REQUIRE(s);
-    TI_REQUIRE(rgb);
-    size_t n = (size_t)s->batch * (size_t)s->height * (size_t)s->width * 3;
+    TI_REQUIRE(out);
+    size_t pixels = (size_t)s->batch * (size_t)s->height * (size_t)s->width, n = pixels * (size_t)channels;
     if (cap < n)
-        return ti_error(TINV_ERR_INVALID_ARGUMENT, "tinv_sampler_run: buffer of %zu bytes, %zu needed", cap, n);
-    float *img = malloc(n * sizeof *img);
+        return ti_error(TINV_ERR_INVALID_ARGUMENT, "%s: buffer of %zu bytes, %zu needed", fn, cap, n);
+    float *img = malloc(pixels * 3 * sizeof *img);
     if (img == NULL)
-        return ti_error(TINV_ERR_OUT_OF_MEMORY, "out of memory for %zu pixels", n / 3);
+        return ti_error(TINV_ERR_OUT_OF_MEMORY, "out of memory for %zu pixels", pixels);
     tinv_status st = run_impl(s, img, NULL);
     /* diffusers' numpy_to_pil: round(x · 255), half to even, in float32. */
-    for (size_t i = 0; st == TINV_OK && i < n; i++)
-        rgb[i] = (uint8_t)nearbyintf(img[i] * 255.0f);
+    for (size_t p = 0; st == TINV_OK && p < pixels; p++) {
+        for (int c = 0; c < 3; c++)
+            out[p * (size_t)channels + (size_t)c] = (uint8_t)nearbyintf(img[p * 3 + (size_t)c] * 255.0f);
+        if (channels == 4)
+            out[p * 4 + 3] = 255;
+    }
     free(img);
     return st;
+}
+
+TINV_API tinv_status tinv_sampler_run(tinv_sampler *s, uint8_t *rgb, size_t cap)
+{
+    return run_bytes(s, rgb, cap, 3, __func__);
+}
+
+TINV_API tinv_status tinv_sampler_run_rgba(tinv_sampler *s, uint8_t *rgba, size_t cap)
+{
+    return run_bytes(s, rgba, cap, 4, __func__);
 }
 
 TINV_API tinv_status tinv_sampler_get_size(const tinv_sampler *s, int *width, int *height, int *batch)

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "image.h"
+#include "prompt_context.h"
 #include "tinv.h"
 #include "../shim/shim.h"
 
@@ -289,6 +290,78 @@ static void test_write_png_parameters(void)
     tinv_sampler_free(s);
 }
 
+/* RGBA output is the RGB output with an opaque alpha byte. */
+static void test_rgba_matches_rgb(void)
+{
+    uint8_t rgb[NPIX], rgba[W * H * 4];
+    tinv_sampler *s = small(5);
+    CHECK(s != NULL);
+    CHECK(run(s, rgb, sizeof rgb));
+    CHECK(tinv_sampler_run_rgba(s, rgba, sizeof rgba) == TINV_OK);
+    for (size_t p = 0; p < (size_t)W * H; p++)
+        CHECK(memcmp(rgba + 4 * p, rgb + 3 * p, 3) == 0 && rgba[4 * p + 3] == 255);
+    CHECK(tinv_sampler_run_rgba(s, rgba, sizeof rgba - 1) == TINV_ERR_INVALID_ARGUMENT);
+    tinv_sampler_free(s);
+}
+
+/* AUTOMATIC1111-style chunks: each 75-token chunk is encoded as its own BOS…EOS window and the
+ * windows are concatenated; a short prompt gives the same single window either way. */
+static void test_long_prompt_chunks(void)
+{
+    char text[4096] = "a photo";
+    for (int i = 0; i < 60; i++)
+        strcat(text, " of a red cat");
+    const char *texts[2] = {"", text}, *what[2] = {"negative prompt", "prompt"};
+    size_t scope = ts_scope_begin();
+    ts_tensor *ctx = NULL, *trunc = NULL;
+    CHECK(ti_prompt_context(model, tok, NULL, texts, what, 2, 1, &ctx) == TINV_OK);
+    CHECK(ti_prompt_context(model, tok, NULL, texts, what, 2, 0, &trunc) == TINV_OK);
+    size_t n = 0;
+    CHECK(tinv_tokenizer_encode(tok, text, 0, NULL, 0, &n, NULL) == TINV_OK);
+    int64_t chunks = ((int64_t)n - 2 + 74) / 75;
+    CHECK(chunks == 4 && ts_size(ctx, 1) == 77 * chunks && ts_size(trunc, 1) == 77);
+    /* Chunk 2 of the prompt equals the encoder's output for its hand-built window. */
+    int32_t *all = malloc(n * sizeof *all), window[77];
+    CHECK(tinv_tokenizer_encode(tok, text, 0, all, n, &n, NULL) == TINV_OK);
+    window[0] = tinv_tokenizer_bos_id(tok);
+    memcpy(window + 1, all + 1 + 150, 75 * sizeof *window);
+    window[76] = tinv_tokenizer_eos_id(tok);
+    free(all);
+    int64_t width = 0;
+    tinv_model_get_int(model, TINV_MODEL_TEXT_HIDDEN_SIZE, &width);
+    float *want = malloc(77 * (size_t)width * sizeof *want), *got = malloc(77 * (size_t)width * sizeof *got);
+    CHECK(tinv_model_encode_text(model, window, 1, 77, want, NULL) == TINV_OK);
+    CHECK(ts_to_host(ts_narrow(ts_narrow(ctx, 0, 1, 1), 1, 2 * 77, 77), got, TS_F32, 77 * (size_t)width) == TINV_OK);
+    double worst = 0, peak = 0; /* batched vs single encoding: float32 rounding only */
+    for (size_t i = 0; i < 77 * (size_t)width; i++) {
+        worst = fmax(worst, fabs((double)want[i] - got[i]));
+        peak = fmax(peak, fabs((double)want[i]));
+    }
+    CHECK(worst <= 1e-5 * peak);
+    /* The empty negative prompt was padded to the same number of chunks. */
+    CHECK(ts_size(ctx, 0) == 2);
+    free(want);
+    free(got);
+    /* A short prompt: one window, identical either way. */
+    const char *short_texts[1] = {"a photo of a cat"};
+    CHECK(ti_prompt_context(model, tok, NULL, short_texts, what + 1, 1, 1, &ctx) == TINV_OK);
+    CHECK(ti_prompt_context(model, tok, NULL, short_texts, what + 1, 1, 0, &trunc) == TINV_OK);
+    CHECK(ts_size(ctx, 1) == 77);
+    float a[77 * 64], b[77 * 64];
+    CHECK(ts_to_host(ctx, a, TS_F32, 77 * (size_t)width) == TINV_OK && ts_to_host(trunc, b, TS_F32, 77 * (size_t)width) == TINV_OK);
+    CHECK(memcmp(a, b, 77 * (size_t)width * sizeof *a) == 0);
+    ts_scope_end(scope);
+    /* The sampler runs with chunked prompts and gives a different picture than truncation. */
+    tinv_sampler *s = small(3);
+    uint8_t p1[NPIX], p2[NPIX];
+    CHECK(tinv_sampler_set_prompt(s, text) == TINV_OK);
+    CHECK(run(s, p1, sizeof p1));
+    CHECK(tinv_sampler_set_long_prompts(s, 1) == TINV_OK);
+    CHECK(run(s, p2, sizeof p2));
+    CHECK(memcmp(p1, p2, sizeof p1) != 0);
+    tinv_sampler_free(s);
+}
+
 int main(void)
 {
     const char *fixtures = check_fixtures_dir();
@@ -319,6 +392,8 @@ int main(void)
     RUN(test_tiling_seams);
     RUN(test_write_missing_folder);
     RUN(test_write_png_parameters);
+    RUN(test_rgba_matches_rgb);
+    RUN(test_long_prompt_chunks);
     tinv_tokenizer_free(tok);
     tinv_model_free(model);
     return check_summary("sampler");
