@@ -34,10 +34,11 @@ unpack)
         dpkg-deb -x "$deb" "$ROOT" 2>/dev/null || dpkg -x "$deb" "$ROOT"
     done
     # -dev packages link libfoo.so to an absolute /lib path on some releases: point them inside.
+    root_abs=$(cd "$ROOT" && pwd)
     for link in "$ROOT"/usr/lib/x86_64-linux-gnu/*.so; do
         target=$(readlink "$link" || true)
         case "$target" in
-        /*) ln -sf "$ROOT$target" "$link" ;;
+        /*) ln -sf "$(realpath -m --relative-to="$(dirname "$link")" "$root_abs$target")" "$link" ;;
         esac
     done
     echo "device-deps: unpacked into $ROOT (use make DEPS_PREFIX=$PWD/$ROOT)"
