@@ -43,7 +43,16 @@ tinv_model *golden_model(const char *set_dir, char *detail, size_t cap)
     tinv_set_num_threads(0);
     char path[4096];
     model_path(set_dir, path, sizeof path);
-    if (tinv_model_load(path, NULL, &cached_model) != TINV_OK) {
+    /* TINV_GOLDEN_DEVICE (e.g. "cuda:0") runs every case on another device. */
+    const char *device = getenv("TINV_GOLDEN_DEVICE");
+    tinv_options *opts = NULL;
+    tinv_status st = tinv_options_create(&opts);
+    if (st == TINV_OK && device != NULL && device[0] != '\0')
+        st = tinv_options_set_device(opts, device);
+    if (st == TINV_OK)
+        st = tinv_model_load(path, opts, &cached_model);
+    tinv_options_free(opts);
+    if (st != TINV_OK) {
         snprintf(detail, cap, "model load failed: %s", tinv_last_error());
         return NULL;
     }
