@@ -364,8 +364,9 @@ TINV_API tinv_status tinv_tokenizer_id_to_token(const tinv_tokenizer *tok, int32
  * Randomness: image i of a batch has its own CPU generator seeded `seed + i` (exactly
  * `torch.Generator('cpu').manual_seed(seed + i)`): it draws the initial latents
  * `randn([1, C, h, w]) × init_noise_sigma`, then the ancestral noise of the scheduler (Euler
- * ancestral, DDPM) in diffusers' order. So image i of a batch equals a batch-of-1 run with seed
- * `seed + i`, and a batch-of-1 run reproduces diffusers with the same seed.
+ * ancestral, DDPM) in diffusers' order. So image i of a batch is a batch-of-1 run with seed
+ * `seed + i` (up to float rounding that differs with the batch size: a few pixels may differ by
+ * one level), and a batch-of-1 run reproduces diffusers with the same seed.
  *
  * Lifetimes: the sampler borrows the model and the tokenizer; both must outlive it and must not
  * be used by another thread while a run is in progress. Settings persist across runs.

@@ -154,7 +154,9 @@ def test_bad_dtype_and_pickle(tmp_path):
 
 
 def test_bad_library_path_is_reported():
-    env = dict(os.environ, TINV_LIBRARY="/nonexistent/libtinv.so.0")
+    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(tinv.__file__)))
+    pythonpath = os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, TINV_LIBRARY="/nonexistent/libtinv.so.0", PYTHONPATH=pythonpath)
     code = "import tinv\ntry:\n    tinv.version()\nexcept OSError as e:\n    print('ERR', e)\n"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -2,9 +2,13 @@
 Stable Diffusion as an embeddable C library.
 
     import tinv
-    with tinv.Tokenizer("sd-model") as tok, tinv.Model("sd-model") as model:
-        ids = tok.encode_batch(["a photo of a cat"])
+    with tinv.Model("sd-model") as model:          # comes with model.tokenizer
+        ids = model.tokenizer.encode_batch(["a photo of a cat"])
         hidden = model.encode_text(ids)            # [1, 77, W] float32
+        model.add_token("<cat-toy>", init_word="toy")
+        model.train("<cat-toy>", "pictures/", steps=500, output="cat-toy.safetensors")
+        images = model.sample("a photo of a <cat-toy>", steps=30, seed=1)
+        tinv.write_image("out.png", images)
 
 The shared library is found through ``$TINV_LIBRARY``, then the build tree next to this
 package (``<repo>/build/libtinv.so.0``), then the system loader (``libtinv.so.0``).
@@ -18,8 +22,14 @@ from ._options import DType
 from .errors import (BadFormatError, CancelledError, DeviceError, Error, InternalError,
                      InvalidArgumentError, NumericError, OutOfMemoryError, Status, TinvIOError,
                      UnsupportedError)
+from .images import Image, to_pil, write_image
 from .model import Model, ModelProperty
+from .sampler import SCHEDULERS, Sampler
 from .tokenizer import Tokenizer
+from .training import EmbeddingFormat, LRSchedule, Optimizer, Trainer, TrainResult
+
+#: Short name of :class:`CancelledError` (a progress callback stopped a run).
+Cancelled = CancelledError
 
 __version__ = "0.1.0"  # version of this package; version() is the loaded library's
 
@@ -27,6 +37,8 @@ __all__ = [
     "version", "version_info", "runtime_info", "set_num_threads", "get_num_threads",
     "device_check", "cuda_device_count", "status_str", "library_path",
     "Tokenizer", "Model", "ModelProperty", "LogLevel", "DType", "Status",
+    "Sampler", "SCHEDULERS", "Image", "to_pil", "write_image", "write_demo_model",
+    "Optimizer", "Trainer", "TrainResult", "LRSchedule", "EmbeddingFormat", "Cancelled",
     "Error", "InvalidArgumentError", "TinvIOError", "BadFormatError", "UnsupportedError",
     "OutOfMemoryError", "DeviceError", "CancelledError", "NumericError", "InternalError",
 ]
@@ -84,3 +96,15 @@ def status_str(status):
 def library_path():
     """Where the shared library was loaded from."""
     return _lib.library_path()
+
+
+def write_demo_model(path, seed=0):
+    """Write the demo model — a tiny Stable-Diffusion-architecture model with random weights and
+    a byte-level vocabulary, made by the library without any download — as a diffusers folder at
+    ``path`` (created if missing), reproducibly from ``seed``. Returns ``path``. Its pictures
+    are noise-like: it exercises the plumbing, not drawing."""
+    from . import _check
+    _check.path(path, "path")
+    seed = _check.seed(seed)
+    _lib.check(_lib.api().tinv_demo_model_write(_lib.encode_path(path), seed))
+    return path

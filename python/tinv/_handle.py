@@ -57,21 +57,37 @@ def make_log_callback(fn):
 
 
 class _State:
-    """What the finalizer needs: the C pointer and the callback objects the C side holds."""
+    """What the finalizer needs: the C pointer, its free function, the callback objects the C
+    side holds, and the handles that borrow this one (released first)."""
 
-    __slots__ = ("ptr", "callback", "__weakref__")
+    __slots__ = ("ptr", "free_fn", "callback", "keep", "dependents", "__weakref__")
 
-    def __init__(self):
+    def __init__(self, free_fn=None):
         self.ptr = None
+        self.free_fn = free_fn  # None: a borrowed handle (e.g. a trainer's optimizer), never freed
         self.callback = None
+        self.keep = []          # other objects the C side may still use (parents' callbacks)
+        # handle states that borrow this handle -> None (release them first) or a function
+        # detach(dependent_state) that makes them stop using it
+        self.dependents = weakref.WeakKeyDictionary()
 
 
-def _release(free_name, state):
-    ptr, state.ptr = state.ptr, None
+def _release(state):
+    ptr = state.ptr
     if ptr:
-        getattr(_lib.api(), free_name)(ptr)
-    # Drop the callback only after the handle is gone: the library could log while freeing.
+        # Whatever borrows this handle goes first: the C side must never see a freed parent.
+        for dep, detach in list(state.dependents.items()):
+            if detach is None:
+                _release(dep)
+            elif dep.ptr:
+                detach(dep)
+        state.dependents.clear()
+        state.ptr = None
+        if state.free_fn is not None:
+            getattr(_lib.api(), state.free_fn)(ptr)
+    # Drop the callbacks only after the handle is gone: the library could log while freeing.
     state.callback = None
+    state.keep = []
 
 
 class Handle:
@@ -85,14 +101,30 @@ class Handle:
     _set_log_fn = None      # e.g. "tinv_model_set_log_callback"
 
     def __init__(self):
-        self._state = _State()
+        self._state = _State(self._free_fn)
         self._finalizer = None
+        self._parents = ()
 
-    def _adopt(self, ptr, callback=None):
-        """Take ownership of a freshly created C handle (a c_void_p or int)."""
+    def _adopt(self, ptr, callback=None, parents=(), borrowed=False):
+        """Take ownership of a freshly created C handle (a c_void_p or int).
+
+        ``parents``: the handles the new one borrows (a sampler's model and tokenizer, ...).
+        They are kept alive as long as this object, and closing one of them closes this one
+        first. ``borrowed``: the pointer belongs to another handle (never freed here).
+        """
+        if borrowed:
+            self._state.free_fn = None
         self._state.ptr = ptr.value if isinstance(ptr, _lib.c_void_p) else ptr
         self._state.callback = callback
-        self._finalizer = weakref.finalize(self, _release, self._free_fn, self._state)
+        self._parents = tuple(parents)
+        for parent in self._parents:
+            parent._state.dependents[self._state] = None
+        self._finalizer = weakref.finalize(self, _release, self._state)
+
+    def _depend_on(self, parent, detach=None):
+        """Register that this handle uses ``parent`` (closing ``parent`` closes this one first,
+        or calls ``detach(this_state)`` when given)."""
+        parent._state.dependents[self._state] = detach
 
     @property
     def _ptr(self):

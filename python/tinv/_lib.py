@@ -18,7 +18,7 @@ import ctypes
 import os
 import threading
 from ctypes import (CFUNCTYPE, POINTER, c_char_p, c_double, c_float, c_int, c_int32, c_int64,
-                    c_size_t, c_uint, c_uint8, c_void_p)
+                    c_size_t, c_uint, c_uint8, c_uint64, c_void_p)
 
 from . import errors
 
@@ -30,11 +30,17 @@ c_enum = c_int    # any other C enum (dtype, log level, model property)
 
 #: void (*tinv_log_fn)(void *user, tinv_log_level level, const char *message)
 LOG_FN = CFUNCTYPE(None, c_void_p, c_enum, c_char_p)
+#: int (*fn)(void *user, int step, int total) — tinv_sampler_set_progress_callback
+SAMPLE_PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_int, c_int)
+#: int (*tinv_train_progress_fn)(void *user, int step, int total, double loss, double lr)
+TRAIN_PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_int, c_int, c_double, c_double)
 
 c_float_p = POINTER(c_float)
 c_int32_p = POINTER(c_int32)
 c_uint8_p = POINTER(c_uint8)
 c_size_t_p = POINTER(c_size_t)
+c_int_p = POINTER(c_int)
+c_double_p = POINTER(c_double)
 
 # Opaque handles are passed as void pointers; the package never looks inside them.
 _H = c_void_p
@@ -91,6 +97,67 @@ _PROTOTYPES = {
     "tinv_tokenizer_pad_id": (c_int32, [_H]),
     "tinv_tokenizer_token_to_id": (c_status, [_H, c_char_p, c_int32_p]),
     "tinv_tokenizer_id_to_token": (c_status, [_H, c_int32, ctypes.c_char_p, c_size_t, c_size_t_p]),
+    # sampler
+    "tinv_sampler_create": (c_status, [_H, _H, _HP]),
+    "tinv_sampler_free": (None, [_H]),
+    "tinv_sampler_set_prompt": (c_status, [_H, c_char_p]),
+    "tinv_sampler_set_negative_prompt": (c_status, [_H, c_char_p]),
+    "tinv_sampler_set_guidance": (c_status, [_H, c_double]),
+    "tinv_sampler_set_steps": (c_status, [_H, c_int]),
+    "tinv_sampler_set_scheduler": (c_status, [_H, c_char_p]),
+    "tinv_sampler_set_seed": (c_status, [_H, c_uint64]),
+    "tinv_sampler_set_size": (c_status, [_H, c_int, c_int]),
+    "tinv_sampler_set_batch": (c_status, [_H, c_int]),
+    "tinv_sampler_set_tiling": (c_status, [_H, c_int]),
+    "tinv_sampler_set_long_prompts": (c_status, [_H, c_int]),
+    "tinv_sampler_set_progress_callback": (c_status, [_H, SAMPLE_PROGRESS_FN, c_void_p]),
+    "tinv_sampler_set_log_callback": (c_status, [_H, LOG_FN, c_enum, c_void_p]),
+    "tinv_sampler_get_size": (c_status, [_H, c_int_p, c_int_p, c_int_p]),
+    "tinv_sampler_run": (c_status, [_H, c_uint8_p, c_size_t]),
+    "tinv_sampler_run_rgba": (c_status, [_H, c_uint8_p, c_size_t]),
+    "tinv_sampler_run_float": (c_status, [_H, c_float_p, c_float_p]),
+    "tinv_image_write": (c_status, [c_char_p, c_uint8_p, c_int, c_int, c_int, c_int, c_int, c_int, _H]),
+    # learned tokens and embedding files
+    "tinv_model_add_token": (c_status, [_H, _H, c_char_p, c_int, c_char_p, c_uint]),
+    "tinv_model_add_token_vectors": (c_status, [_H, _H, c_char_p, c_float_p, c_int, c_int]),
+    "tinv_model_get_token_vectors": (c_status, [_H, c_char_p, c_float_p, c_size_t, c_int_p]),
+    "tinv_model_token_count": (c_int, [_H]),
+    "tinv_model_token_name": (c_char_p, [_H, c_int]),
+    "tinv_model_load_embedding": (c_status, [_H, _H, c_char_p, c_char_p, ctypes.c_char_p, c_size_t]),
+    "tinv_model_save_embedding": (c_status, [_H, c_char_p, c_char_p, c_enum]),
+    # training
+    "tinv_optimizer_create": (c_status, [_H, c_char_p, _HP]),
+    "tinv_optimizer_free": (None, [_H]),
+    "tinv_optimizer_set_lr": (c_status, [_H, c_double]),
+    "tinv_optimizer_set_betas": (c_status, [_H, c_double, c_double]),
+    "tinv_optimizer_set_weight_decay": (c_status, [_H, c_double]),
+    "tinv_optimizer_set_eps": (c_status, [_H, c_double]),
+    "tinv_optimizer_set_schedule": (c_status, [_H, c_enum, c_int, c_int]),
+    "tinv_optimizer_set_accumulation": (c_status, [_H, c_int]),
+    "tinv_optimizer_step": (c_status, [_H, c_int_p]),
+    "tinv_optimizer_get_lr": (c_double, [_H]),
+    "tinv_optimizer_get_step": (c_int, [_H]),
+    "tinv_model_diffusion_loss": (c_status, [_H, _H, POINTER(c_char_p), c_int, c_float_p, c_int, c_int,
+                                             c_int32_p, c_float_p, c_int, c_double_p]),
+    "tinv_trainer_create": (c_status, [_H, _H, c_char_p, _HP]),
+    "tinv_trainer_free": (None, [_H]),
+    "tinv_trainer_optimizer": (_H, [_H]),
+    "tinv_trainer_set_images": (c_status, [_H, c_char_p]),
+    "tinv_trainer_set_templates": (c_status, [_H, c_char_p]),
+    "tinv_trainer_set_steps": (c_status, [_H, c_int]),
+    "tinv_trainer_set_batch": (c_status, [_H, c_int]),
+    "tinv_trainer_set_resolution": (c_status, [_H, c_int]),
+    "tinv_trainer_set_seed": (c_status, [_H, c_uint64]),
+    "tinv_trainer_set_augmentation": (c_status, [_H, c_int, c_double]),
+    "tinv_trainer_set_cache_latents": (c_status, [_H, c_int]),
+    "tinv_trainer_set_output": (c_status, [_H, c_char_p, c_enum, c_char_p, c_int]),
+    "tinv_trainer_resume": (c_status, [_H, c_char_p]),
+    "tinv_trainer_set_validation": (c_status, [_H, _H, c_int, c_char_p]),
+    "tinv_trainer_set_progress_callback": (c_status, [_H, TRAIN_PROGRESS_FN, c_void_p]),
+    "tinv_trainer_run": (c_status, [_H]),
+    "tinv_trainer_get_step": (c_int, [_H]),
+    # demo model
+    "tinv_demo_model_write": (c_status, [c_char_p, c_uint64]),
 }
 
 
