@@ -487,7 +487,7 @@ TINV_API tinv_status tinv_image_write(const char *path, const uint8_t *pixels, i
 /**
  * Add a learned token with `num_vectors` vectors (1..64), each a copy of the embedding of
  * `init_word` (e.g. "toy"). `init_word` must be one token unless `flags` has TINV_INIT_AVERAGE;
- * NULL or "" starts from small random vectors (seeded, reproducible).
+ * NULL or "" starts every vector from one small random vector (seeded by the token name).
  * @return TINV_ERR_INVALID_ARGUMENT when the token (or one of its `_i` names) is already in the
  *         vocabulary, or the init word is several tokens (the message lists them) or unknown.
  */
