@@ -6,6 +6,8 @@
 #   make check-abi        compare build/libtinv.so.0 with the committed ABI baseline
 #   make abi-baseline     refresh the baseline after a deliberate change (docs/abi.md)
 #   make install PREFIX=/usr/local DESTDIR=
+#   make demo             textual inversion end to end with a tiny built-in model (no download)
+#   make examples         build examples/*.c against the build tree (examples/README.md)
 #   make TORCH_DIR=<dir with include/ and lib/>   build against another libtorch (e.g. CUDA)
 #   make DEPS_PREFIX=<dir>  look for the -dev libraries' headers/libs there too (GPU machine)
 
@@ -151,6 +153,17 @@ uninstall:
 clean:
 	rm -rf build build-asan
 
+# ---- API reference ------------------------------------------------------------------------
+#   make docs   HTML reference of include/tinv.h in build/docs/html (needs doxygen; see Doxyfile)
+docs:
+	@if command -v doxygen >/dev/null 2>&1; then \
+	    mkdir -p build/docs && doxygen Doxyfile && echo "API reference: build/docs/html/index.html"; \
+	else \
+	    echo "make docs: doxygen is not installed; install it with: sudo apt-get install doxygen" >&2; \
+	    exit 1; \
+	fi
+.PHONY: docs
+
 # ---- tokenizer: golden runner, fuzzers, benchmark -----------------------------------------
 #   make golden FIXTURES=<set dir>   run build/golden over one fixture set (default: sd1-tiny)
 #   make fuzz                        build the libFuzzer targets (clang) and run each ~20 s
@@ -216,7 +229,33 @@ $(BUILD)/bench_sampler: bench/bench_sampler.c $(STATIC)
 bench-sampler: $(BUILD)/bench_sampler
 	$(BUILD)/bench_sampler $(or $(FIXTURES),../shared/fixtures/sd1-tiny)
 
-.PHONY: fuzz bench-tokenizer asan-golden bench-models bench-sampler
+# ---- training benchmark (prints figures; not part of make test) -------------------------------
+#   make bench-train [BENCH_ARGS=--quick]   per-phase step times (demo + full-size random SD-1.5),
+#                                           cached vs per-step VAE, full-size sampling; ~10 min in full
+$(BUILD)/bench_train: bench/bench_train.c $(STATIC)
+	$(CXX) -x c -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Ilib -Ishim -x none -o $@ bench/bench_train.c $(STATIC) \
+	    $(LDFLAGS_ALL) $(TORCH_LIBS) $(DEP_LIBS)
+
+bench-train: $(BUILD)/bench_train
+	$(BUILD)/bench_train --vocab $(dir $(FIXTURES))clip/bpe_simple_vocab_16e6.txt.gz $(BENCH_ARGS)
+
+.PHONY: bench-train
+
+# ---- demo: train and sample with the tiny built-in model, no download ----------------------------
+demo: $(CLI)
+	$(BUILD)/tinv demo $(BUILD)/demo
+
+.PHONY: fuzz bench-tokenizer asan-golden bench-models bench-sampler demo
+
+# ---- examples (examples/*.c; tests/test_examples.sh builds and runs them) ----------------------
+#   make examples   built like an outside program: public header only, linked to $(BUILD)/libtinv.so
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c include/tinv.h $(BUILD)/libtinv.so
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) $(WARN) -Wpedantic $(SANFLAGS) -Iinclude -o $@ $< $(LDFLAGS_ALL) -L$(BUILD) \
+	    -Wl,-rpath,'$$ORIGIN/..' -ltinv -pthread
+.PHONY: examples
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

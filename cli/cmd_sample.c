@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -14,10 +15,13 @@ static int usage(FILE *out)
     fprintf(out,
             "usage: tinv sample --model DIR --out PATH [--prompt TEXT] [--negative TEXT] [--steps N]\n"
             "                   [--cfg X] [--scheduler NAME] [--seed S] [-n N] [--width W --height H]\n"
-            "                   [--tiling] [--grid] [--quality Q] [--threads N]\n\n"
+            "                   [--tiling] [--grid] [--quality Q] [--threads N] [--embedding FILE[:TOKEN]]...\n\n"
             "Samples N images (image i with seed S+i) and writes them to PATH (.png, .jpg, .jpeg);\n"
             "with N > 1 as PATH_0, PATH_1, ... or, with --grid, one grid picture. PNGs carry the\n"
             "settings in a \"parameters\" text chunk.\n"
+            "  --embedding  a learned token from a textual-inversion file (safetensors: diffusers,\n"
+            "               AUTOMATIC1111); the token is TOKEN if given, else the one stored in the\n"
+            "               file, else the file name without extension. Repeat for several.\n"
             "  --scheduler  default (the model's), ddim, pndm, euler, euler_ancestral, dpmpp_2m,\n"
             "               dpmpp_2m_karras, lms, ddpm\n"
             "  defaults: --steps 30 --cfg 7.5 --seed 0 -n 1 --width/--height 512 --quality 95\n");
@@ -60,13 +64,47 @@ static int fail(const char *what)
     return 1;
 }
 
+enum { MAX_EMBEDDINGS = 64 };
+
+/* Add every --embedding to the model/tokenizer pair. "FILE:TOKEN" names the token, unless the
+ * whole argument is an existing file (so paths with ':' still work). */
+static int load_embeddings(tinv_model *model, tinv_tokenizer *tok, const char *const *specs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const char *path = specs[i], *token = NULL, *colon = strrchr(path, ':');
+        struct stat sb;
+        char *copy = NULL;
+        if (colon != NULL && colon[1] != '\0' && stat(path, &sb) != 0) {
+            if ((copy = strdup(path)) == NULL) {
+                fprintf(stderr, "tinv sample: out of memory\n");
+                return 1;
+            }
+            copy[colon - specs[i]] = '\0';
+            path = copy;
+            token = copy + (colon - specs[i]) + 1;
+        }
+        char name[256];
+        int vectors = 0;
+        if (tinv_model_load_embedding(model, tok, path, token, name, sizeof name) != TINV_OK) {
+            fprintf(stderr, "tinv sample: --embedding: %s\n", tinv_last_error()); /* names the file */
+            free(copy);
+            return 1;
+        }
+        tinv_model_get_token_vectors(model, name, NULL, 0, &vectors);
+        fprintf(stderr, "tinv sample: loaded embedding %s (%d vector%s)\n", name, vectors, vectors == 1 ? "" : "s");
+        free(copy);
+    }
+    return 0;
+}
+
 int cmd_sample(int argc, char **argv)
 {
     const char *model_path = NULL, *out = NULL, *prompt = "", *negative = "", *sched = "default";
     long steps = 30, n = 1, width = 512, height = 512, quality = 95, threads = -1;
     unsigned long long seed = 0;
     double cfg = 7.5;
-    int tiling = 0, grid = 0;
+    int tiling = 0, grid = 0, n_embeddings = 0;
+    const char *embeddings[MAX_EMBEDDINGS];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -86,7 +124,13 @@ int cmd_sample(int argc, char **argv)
             out = v;
         else if (strcmp(a, "--prompt") == 0)
             prompt = v;
-        else if (strcmp(a, "--negative") == 0)
+        else if (strcmp(a, "--embedding") == 0) {
+            if (n_embeddings == MAX_EMBEDDINGS) {
+                fprintf(stderr, "tinv sample: at most %d --embedding options\n", MAX_EMBEDDINGS);
+                return 2;
+            }
+            embeddings[n_embeddings++] = v;
+        } else if (strcmp(a, "--negative") == 0)
             negative = v;
         else if (strcmp(a, "--scheduler") == 0)
             sched = v;
@@ -159,6 +203,9 @@ int cmd_sample(int argc, char **argv)
         rc = fail("loading the tokenizer");
         goto done;
     }
+    /* Before the sampler, so the prompt can use the tokens. */
+    if (load_embeddings(model, tok, embeddings, n_embeddings) != 0)
+        goto done;
     if (tinv_sampler_create(model, tok, &s) != TINV_OK || tinv_sampler_set_prompt(s, prompt) != TINV_OK ||
         tinv_sampler_set_negative_prompt(s, negative) != TINV_OK) {
         rc = fail("sampler");

@@ -12,6 +12,7 @@ packages=(
   zlib1g-dev libpng-dev libjpeg62-turbo-dev   # .txt.gz vocabularies, PNG and JPEG images
   abigail-tools                        # make check-abi
   python3 python3-pytest python3-numpy # the ctypes binding's tests
+  # doxygen                            # optional: `make docs` (HTML API reference); CI does not build it
 )
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q

@@ -15,6 +15,57 @@ if "$TINV" sample --help >/dev/null 2>&1; then ok "sample --help"; else bad "sam
 if "$TINV" sample --steps 2 --out "$tmp/n.png" 2>"$tmp/err"; then bad "sample without --model"; \
     elif grep -q -- '--model' "$tmp/err"; then ok "sample without --model"; else bad "sample without --model (message)"; fi
 
+# Training pictures and embedding files written by hand (python3's standard library only).
+write_pngs() {  # DIR N: N 64x64 RGB gradients
+    /usr/bin/python3 - "$1" "$2" <<'EOF'
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+for k in range(int(sys.argv[2])):
+    raw = b"".join(b"\0" + bytes(v for x in range(64) for v in ((4 * x + 50 * k) % 256, 4 * y, (2 * x + 2 * y + 30 * k) % 256))
+                   for y in range(64))
+    with open("%s/p%d.png" % (sys.argv[1], k), "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+EOF
+}
+write_embedding() {  # FILE WIDTH: a diffusers-layout embedding {"<wide>": [1, WIDTH]}
+    /usr/bin/python3 - "$1" "$2" <<'EOF'
+import json, struct, sys
+n = int(sys.argv[2])
+data = struct.pack("<%df" % n, *([0.01] * n))
+header = json.dumps({"<wide>": {"dtype": "F32", "shape": [1, n], "data_offsets": [0, len(data)]}}).encode()
+header += b" " * (-len(header) % 8)
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(header)) + header + data)
+EOF
+}
+is_png() { [ -s "$1" ] && head -c 8 "$1" | od -An -c | grep -q 'P   N   G'; }
+
+if "$TINV" train --help >/dev/null 2>&1; then ok "train --help"; else bad "train --help"; fi
+if "$TINV" train --images x --token '<t>' --init cat --out "$tmp/t.safetensors" 2>"$tmp/err"; then
+    bad "train without --model"
+elif grep -q -- '--model' "$tmp/err"; then ok "train without --model"; else bad "train without --model (message)"; fi
+if "$TINV" train --model x --images x --token '<t>' --init cat --lr-schedule steep --out "$tmp/t.safetensors" \
+    2>"$tmp/err"; then bad "train --lr-schedule steep"
+elif grep -q 'constant, linear or cosine' "$tmp/err"; then ok "train --lr-schedule steep fails with a message"
+else bad "train --lr-schedule steep (message)"; fi
+if "$TINV" train --model x --images x --token '<t>' --init cat --resume --out "$tmp/none.safetensors" 2>"$tmp/err"; then
+    bad "train --resume without a state file"
+elif grep -q "no trainer state at '$tmp/none.state.safetensors'" "$tmp/err"; then
+    ok "train --resume without a state file fails with a message"
+else bad "train --resume without a state file (message): $(cat "$tmp/err")"; fi
+
+# The demo needs no fixtures: it writes its own model and pictures.
+start=$(date +%s%N)
+if "$TINV" demo "$tmp/demo" >"$tmp/demo.out" 2>"$tmp/err"; then
+    ms=$((($(date +%s%N) - start) / 1000000))
+    if is_png "$tmp/demo/grid-learned.png" && is_png "$tmp/demo/grid-init-word.png" &&
+        [ -s "$tmp/demo/ring.safetensors" ] && [ -s "$tmp/demo/ring-a1111.safetensors" ] &&
+        grep -q 'random weights' "$tmp/demo.out"; then ok "demo runs end to end ($((ms / 1000)).$((ms % 1000 / 100)) s)"
+    else bad "demo outputs: $(ls "$tmp/demo")"; fi
+else bad "demo: $(tail -3 "$tmp/err")"; fi
+
 if [ -d "$FIX/sd1-tiny" ]; then
     m="$FIX/sd1-tiny"
     if "$TINV" sample --model "$m" --steps 2 --width 64 --height 64 --out "$tmp/x.png" 2>"$tmp/err" &&
@@ -32,6 +83,57 @@ if [ -d "$FIX/sd1-tiny" ]; then
     else bad "sample --scheduler nope (message)"; fi
     if "$TINV" sample --model "$m" --steps 2 --width 64 --height 64 --out "$tmp/x.gif" 2>/dev/null; then
         bad "sample --out x.gif"; else ok "sample --out x.gif fails"; fi
+
+    # Training: sd1-tiny's size step is 64 pixels, so --resolution 64.
+    mkdir -p "$tmp/img" && write_pngs "$tmp/img" 3
+    train=("$TINV" train --model "$m" --images "$tmp/img" --token '<t>' --init cat --resolution 64 --threads 1 --seed 3)
+    if "${train[@]}" --steps 4 --save-every 2 --out "$tmp/t.safetensors" >"$tmp/out" 2>"$tmp/err" &&
+        [ -s "$tmp/t.safetensors" ] && [ -s "$tmp/t.state.safetensors" ] && grep -q 'steps 1-4 of 4' "$tmp/out"
+    then ok "train 4 steps writes the embedding and the state"
+    else bad "train 4 steps: $(cat "$tmp/out" "$tmp/err")"; fi
+    if "${train[@]}" --steps 6 --resume --out "$tmp/t.safetensors" >"$tmp/out" 2>"$tmp/err" &&
+        grep -q 'steps 5-6 of 6' "$tmp/out" && grep -q 'resuming at step 4' "$tmp/err"
+    then ok "train --resume continues to step 6"
+    else bad "train --resume: $(cat "$tmp/out" "$tmp/err")"; fi
+    # 4 + resume + 2 steps must equal 6 steps in one go, bit for bit.
+    if "${train[@]}" --steps 6 --save-every 2 --out "$tmp/t6.safetensors" >/dev/null 2>"$tmp/err" &&
+        cmp -s "$tmp/t.safetensors" "$tmp/t6.safetensors"
+    then ok "train 4 + resume 2 equals 6 steps"
+    else bad "train 4 + resume 2 differs from 6 steps $(cat "$tmp/err")"; fi
+    if "${train[@]}" --steps 2 --validate-every 2 --validation-prompt 'a photo of <t>' --validation-steps 2 \
+        --out "$tmp/v.safetensors" >/dev/null 2>"$tmp/err" && is_png "$tmp/v-val-000002.png"
+    then ok "train --validate-every writes <out>-val-<step>.png"
+    else bad "train --validate-every: $(ls "$tmp") $(cat "$tmp/err")"; fi
+    # Ctrl-C: with job control the background job gets SIGINT normally (not ignored); send it
+    # once the first checkpoint shows that training is under way.
+    set -m
+    "${train[@]}" --steps 100000 --save-every 1 --out "$tmp/c.safetensors" >/dev/null 2>"$tmp/cerr" &
+    pid=$!
+    set +m
+    for _ in $(seq 300); do [ -s "$tmp/c.safetensors" ] && break; sleep 0.1; done
+    kill -INT "$pid"
+    wait "$pid"
+    rc=$?
+    if [ "$rc" -eq 130 ] && grep -q 'cancelled at step [0-9]*; saved' "$tmp/cerr"; then ok "train stops cleanly on Ctrl-C"
+    else bad "train Ctrl-C: rc $rc, $(cat "$tmp/cerr")"; fi
+
+    # Embeddings in sample: the trained file under another token name, then bad files.
+    if "$TINV" sample --model "$m" --embedding "$tmp/t.safetensors:<u>" --prompt 'a photo of <u>' --steps 2 \
+        --width 64 --height 64 --out "$tmp/e.png" 2>"$tmp/err" && is_png "$tmp/e.png" &&
+        grep -q 'loaded embedding <u> (1 vector)' "$tmp/err"
+    then ok "sample --embedding FILE:TOKEN"
+    else bad "sample --embedding FILE:TOKEN: $(cat "$tmp/err")"; fi
+    write_embedding "$tmp/wide.safetensors" 768
+    if "$TINV" sample --model "$m" --embedding "$tmp/wide.safetensors" --prompt 'a <wide>' --steps 2 --width 64 \
+        --height 64 --out "$tmp/w.png" 2>"$tmp/err"; then bad "sample with a 768-wide embedding"
+    elif grep -q 'Stable Diffusion 1.x' "$tmp/err" && [ ! -e "$tmp/w.png" ]; then
+        ok "sample with a 768-wide embedding names SD 1.x"
+    else bad "sample with a 768-wide embedding (message): $(cat "$tmp/err")"; fi
+    printf '\x80\x02}q\x00.' >"$tmp/emb.pt"
+    if "$TINV" sample --model "$m" --embedding "$tmp/emb.pt" --steps 2 --width 64 --height 64 --out "$tmp/p.png" \
+        2>"$tmp/err"; then bad "sample with a .pt embedding"
+    elif grep -q 'pickle' "$tmp/err"; then ok "sample refuses a .pt embedding (pickle)"
+    else bad "sample with a .pt embedding (message): $(cat "$tmp/err")"; fi
 else
     if [ "${CI:-}" = "true" ]; then bad "fixtures missing at $FIX (required under CI)"
     else echo "skip sample on fixtures: not found at $FIX"; s=$((s + 1)); fi

@@ -39,6 +39,11 @@ flags=$(pkg-config --define-variable=prefix="$root" --define-variable=libdir="$r
         --define-variable=includedir="$root/include" --cflags --libs tinv)
 check cc -o "$stage/hello" "$stage/hello.c" $flags
 check env LD_LIBRARY_PATH="$root/lib" "$stage/hello"
+# The first example builds the same way, from nothing but the installed header and pkg-config
+# (tests/test_examples.sh runs it); without arguments it prints its usage and exits 2.
+check cc -o "$stage/train_and_sample" examples/train_and_sample.c $flags
+installed_example_prints_usage() { env LD_LIBRARY_PATH="$root/lib" "$stage/train_and_sample" 2>/dev/null; [ $? -eq 2 ]; }
+check installed_example_prints_usage
 check env LD_LIBRARY_PATH="$root/lib" "$root/bin/tinv" version
 echo "install: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
