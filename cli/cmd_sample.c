@@ -15,16 +15,22 @@ static int usage(FILE *out)
     fprintf(out,
             "usage: tinv sample --model DIR --out PATH [--prompt TEXT] [--negative TEXT] [--steps N]\n"
             "                   [--cfg X] [--scheduler NAME] [--seed S] [-n N] [--width W --height H]\n"
-            "                   [--tiling] [--grid] [--quality Q] [--threads N] [--embedding FILE[:TOKEN]]...\n\n"
+            "                   [--tiling] [--grid] [--quality Q] [--threads N] [--embedding FILE[:TOKEN]]...\n"
+            "                   [--long-prompts] [--device cpu|cuda:N] [--tokenizer PATH]\n\n"
             "Samples N images (image i with seed S+i) and writes them to PATH (.png, .jpg, .jpeg);\n"
             "with N > 1 as PATH_0, PATH_1, ... or, with --grid, one grid picture. PNGs carry the\n"
             "settings in a \"parameters\" text chunk.\n"
             "  --embedding  a learned token from a textual-inversion file (safetensors: diffusers,\n"
             "               AUTOMATIC1111); the token is TOKEN if given, else the one stored in the\n"
             "               file, else the file name without extension. Repeat for several.\n"
+            "  --tokenizer  tokenizer folder or bpe_simple_vocab_16e6.txt.gz (default: the model folder;\n"
+            "               needed with a single-file .safetensors checkpoint)\n"
+            "  --long-prompts  encode prompts over 75 tokens in 75-token chunks (AUTOMATIC1111)\n"
+            "               instead of truncating them\n"
             "  --scheduler  default (the model's), ddim, pndm, euler, euler_ancestral, dpmpp_2m,\n"
             "               dpmpp_2m_karras, lms, ddpm\n"
-            "  defaults: --steps 30 --cfg 7.5 --seed 0 -n 1 --width/--height 512 --quality 95\n");
+            "  defaults: --steps 30 --cfg 7.5 --seed 0 -n 1 --width/--height 512 --quality 95\n"
+            "            --device cpu --threads 0 (one per CPU)\n");
     return out == stdout ? 0 : 2;
 }
 
@@ -100,10 +106,11 @@ static int load_embeddings(tinv_model *model, tinv_tokenizer *tok, const char *c
 int cmd_sample(int argc, char **argv)
 {
     const char *model_path = NULL, *out = NULL, *prompt = "", *negative = "", *sched = "default";
-    long steps = 30, n = 1, width = 512, height = 512, quality = 95, threads = -1;
+    const char *device = "cpu", *tokenizer_path = NULL;
+    long steps = 30, n = 1, width = 512, height = 512, quality = 95, threads = 0;
     unsigned long long seed = 0;
     double cfg = 7.5;
-    int tiling = 0, grid = 0, n_embeddings = 0;
+    int tiling = 0, grid = 0, long_prompts = 0, n_embeddings = 0;
     const char *embeddings[MAX_EMBEDDINGS];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -115,6 +122,8 @@ int cmd_sample(int argc, char **argv)
             tiling = 1, takes = 0;
         else if (strcmp(a, "--grid") == 0)
             grid = 1, takes = 0;
+        else if (strcmp(a, "--long-prompts") == 0)
+            long_prompts = 1, takes = 0;
         else if (v == NULL) {
             fprintf(stderr, "tinv sample: unknown option or missing value: '%s'\n\n", a);
             return usage(stderr);
@@ -122,6 +131,10 @@ int cmd_sample(int argc, char **argv)
             model_path = v;
         else if (strcmp(a, "--out") == 0 || strcmp(a, "-o") == 0)
             out = v;
+        else if (strcmp(a, "--device") == 0)
+            device = v;
+        else if (strcmp(a, "--tokenizer") == 0)
+            tokenizer_path = v;
         else if (strcmp(a, "--prompt") == 0)
             prompt = v;
         else if (strcmp(a, "--embedding") == 0) {
@@ -182,7 +195,7 @@ int cmd_sample(int argc, char **argv)
         fprintf(stderr, "tinv sample: --out must end in .png, .jpg or .jpeg: '%s'\n", out);
         return 2;
     }
-    if (threads >= 0 && tinv_set_num_threads((int)threads) != TINV_OK)
+    if (tinv_set_num_threads((int)threads) != TINV_OK)
         return fail("--threads");
     tinv_options *opts = NULL;
     tinv_model *model = NULL;
@@ -195,12 +208,17 @@ int cmd_sample(int argc, char **argv)
         rc = fail("options");
         goto done;
     }
+    if (tinv_options_set_device(opts, device) != TINV_OK) {
+        rc = fail("--device");
+        goto done;
+    }
     if (tinv_model_load(model_path, opts, &model) != TINV_OK) {
         rc = fail("loading the model");
         goto done;
     }
-    if (tinv_tokenizer_load(model_path, opts, &tok) != TINV_OK) {
-        rc = fail("loading the tokenizer");
+    if (tinv_tokenizer_load(tokenizer_path ? tokenizer_path : model_path, opts, &tok) != TINV_OK) {
+        rc = fail(tokenizer_path ? "loading the tokenizer"
+                                 : "loading the tokenizer (a single-file checkpoint needs --tokenizer)");
         goto done;
     }
     /* Before the sampler, so the prompt can use the tokens. */
@@ -214,7 +232,7 @@ int cmd_sample(int argc, char **argv)
     if (tinv_sampler_set_steps(s, (int)steps) != TINV_OK || tinv_sampler_set_guidance(s, cfg) != TINV_OK ||
         tinv_sampler_set_scheduler(s, sched) != TINV_OK || tinv_sampler_set_seed(s, (uint64_t)seed) != TINV_OK ||
         tinv_sampler_set_batch(s, (int)n) != TINV_OK || tinv_sampler_set_size(s, (int)width, (int)height) != TINV_OK ||
-        tinv_sampler_set_tiling(s, tiling) != TINV_OK ||
+        tinv_sampler_set_tiling(s, tiling) != TINV_OK || tinv_sampler_set_long_prompts(s, long_prompts) != TINV_OK ||
         tinv_sampler_set_log_callback(s, log_to_stderr, TINV_LOG_WARN, NULL) != TINV_OK) {
         rc = fail("bad setting");
         rc = 2;

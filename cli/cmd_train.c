@@ -22,7 +22,7 @@ static int usage(FILE *out)
             "                  [--batch B] [--resolution R] [--seed S] [--random-crop] [--no-flip]\n"
             "                  [--save-every N] [--state FILE] [--resume] [--format diffusers|a1111]\n"
             "                  [--validate-every K --validation-prompt TEXT [--validation-steps N]]\n"
-            "                  [--device cpu|cuda:N] [--threads N]\n\n"
+            "                  [--device cpu|cuda:N] [--threads N] [--tokenizer PATH]\n\n"
             "Adds the token NAME (e.g. \"<cat-toy>\") to the model with N vectors copied from the embedding\n"
             "of WORD (\"\" = small random vectors; --init-average: the mean of a several-token WORD) and\n"
             "trains only those vectors on the pictures (PNG/JPEG) in --images. Writes the embedding to\n"
@@ -31,6 +31,7 @@ static int usage(FILE *out)
             "is the total to reach. Ctrl-C stops cleanly after the current step, saving both (exit 130).\n"
             "Validation samples --validation-prompt (which should use NAME) every K steps, at the\n"
             "training resolution, to \"<out without extension>-val-<step>.png\".\n"
+            "--tokenizer: tokenizer folder or bpe_simple_vocab_16e6.txt.gz, for a single-file checkpoint.\n"
             "  defaults: --vectors 1 --templates object --steps 3000 --lr 5e-4 --lr-schedule constant\n"
             "            --warmup 0 --accumulate 1 --batch 1 --resolution 512 --seed 0 --save-every 0\n"
             "            (only at the end) --state <out without .safetensors>.state.safetensors\n"
@@ -195,7 +196,7 @@ static int folder_writable(const char *path)
 }
 
 typedef struct train_args {
-    const char *model, *images, *token, *init, *out, *templates, *state, *device, *val_prompt;
+    const char *model, *tokenizer, *images, *token, *init, *out, *templates, *state, *device, *val_prompt;
     long vectors, steps, warmup, accumulate, batch, resolution, save_every, val_every, val_steps, threads;
     unsigned long long seed;
     double lr;
@@ -226,6 +227,8 @@ static int parse_args(int argc, char **argv, train_args *a)
             return usage(stderr);
         } else if (strcmp(o, "--model") == 0)
             a->model = v;
+        else if (strcmp(o, "--tokenizer") == 0)
+            a->tokenizer = v;
         else if (strcmp(o, "--images") == 0)
             a->images = v;
         else if (strcmp(o, "--token") == 0)
@@ -373,10 +376,11 @@ int cmd_train(int argc, char **argv)
         rc = fail("loading the model");
         goto done;
     }
-    /* The token's vectors live in the model and its string in the tokenizer: load both from the
-     * same folder so their ids agree. */
-    if (tinv_tokenizer_load(a.model, opts, &tok) != TINV_OK) {
-        rc = fail("loading the tokenizer");
+    /* The token's vectors live in the model and its string in the tokenizer: by default both come
+     * from the same folder so their ids agree. */
+    if (tinv_tokenizer_load(a.tokenizer ? a.tokenizer : a.model, opts, &tok) != TINV_OK) {
+        rc = fail(a.tokenizer ? "loading the tokenizer"
+                              : "loading the tokenizer (a single-file checkpoint needs --tokenizer)");
         goto done;
     }
     if (tinv_model_add_token(model, tok, a.token, (int)a.vectors, a.init, a.init_average ? TINV_INIT_AVERAGE : 0) !=

@@ -134,6 +134,15 @@ if [ -d "$FIX/sd1-tiny" ]; then
         2>"$tmp/err"; then bad "sample with a .pt embedding"
     elif grep -q 'pickle' "$tmp/err"; then ok "sample refuses a .pt embedding (pickle)"
     else bad "sample with a .pt embedding (message): $(cat "$tmp/err")"; fi
+    single="$m/single_file/sd1-tiny.safetensors"
+    if "$TINV" sample --model "$single" --steps 2 --width 64 --height 64 --out "$tmp/sf.png" 2>"$tmp/err"; then
+        bad "sample with a single file and no --tokenizer"
+    elif grep -q -- '--tokenizer' "$tmp/err"; then ok "single file without --tokenizer: the error says --tokenizer"
+    else bad "single file without --tokenizer (message): $(cat "$tmp/err")"; fi
+    if "$TINV" sample --model "$single" --tokenizer "$m" --prompt 'a cat' --long-prompts --steps 2 --width 64 \
+        --height 64 --out "$tmp/sf.png" 2>"$tmp/err" && is_png "$tmp/sf.png"; then
+        ok "sample with a single-file checkpoint and --tokenizer"
+    else bad "sample with a single file and --tokenizer: $(cat "$tmp/err")"; fi
 else
     if [ "${CI:-}" = "true" ]; then bad "fixtures missing at $FIX (required under CI)"
     else echo "skip sample on fixtures: not found at $FIX"; s=$((s + 1)); fi
