@@ -220,8 +220,8 @@ int cmd_demo(int argc, char **argv)
         printf("  %-*s  %s\n", (int)width, written[i][0], written[i][1]);
     printf("\nThe demo model has random weights, so its pictures are noise-like: this run shows the\n"
            "plumbing, not the art. The same `tinv train` and `tinv sample` commands do real work with\n"
-           "real Stable Diffusion 1.x/2.x weights: point --model at a diffusers folder or a .safetensors\n"
-           "checkpoint, --images at 3-5 photos of your subject, leave out --threads 1 and keep the\n"
-           "defaults (--resolution 512, --steps 3000, --lr 5e-4).\n");
+           "real Stable Diffusion 1.x/2.x weights: point --model at a diffusers folder (or a .safetensors\n"
+           "checkpoint plus --tokenizer), --images at 3-5 photos of your subject, leave out --threads 1\n"
+           "and keep the defaults (--resolution 512, --steps 3000, --lr 5e-4).\n");
     return 0;
 }
