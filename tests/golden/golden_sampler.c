@@ -1,7 +1,8 @@
 /* Golden component "sampler": the pipeline's denoising loop — latents = randn × σ_init from the
  * case's seeded CPU generator, then the library's shared CFG loop (ti_cfg_denoise in lib/sampler.c:
  * scale_model_input(cat([lat, lat])), the UNet, classifier-free guidance with the uncond row first,
- * scheduler step with the same generator) on the case's recorded context. Every steps.* / output.* tensor is compared with max|x − ref| ≤ rtol_max · max|ref|. */
+ * scheduler step with the same generator) on the case's recorded context. Every steps.* / output.* tensor is compared with max|x − ref| ≤ rtol_max · max|ref|.
+ * Cases with ancestral noise (steps.noise) run a second time on the recorded noise. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,56 @@ static tinv_status record_step(void *user, size_t k, size_t total, const ts_tens
     return TINV_OK;
 }
 
+/* Replays steps.noise: the k-th draw of the scheduler gets the k-th recorded tensor. */
+typedef struct replay_ctx {
+    const float *noise; /* [n_draws, …] */
+    size_t n1, n_draws, next;
+} replay_ctx;
+
+static ts_tensor *replay_draw(void *user, const int64_t *shape, int ndim, ts_device device)
+{
+    replay_ctx *r = user;
+    if (r->next >= r->n_draws) {
+        fprintf(stderr, "    replay: the scheduler drew more noise than was recorded (%zu)\n", r->n_draws);
+        return NULL;
+    }
+    return ts_from_data(r->noise + r->next++ * r->n1, TS_F32, shape, ndim, TS_F32, device);
+}
+
+/* The same trajectory again with the recorded initial latents and ancestral noise instead of
+ * the generator: separates a generator mismatch from a maths mismatch. */
+static void replay_recorded_noise(tinv_model *m, ti_scheduler *s, ti_safetensors *st, const ts_tensor *context,
+                                  double guidance, const int64_t *shape, size_t n1, samp_cmp *sc, float *mo_all,
+                                  float *g_all, float *lat_all)
+{
+    const ti_st_tensor *init_info = NULL, *noise_info = NULL;
+    float *init = load(st, "input.noise_init", &init_info), *noise = load(st, "steps.noise", &noise_info);
+    size_t K = s->n_timesteps;
+    if (init == NULL || noise == NULL || (size_t)init_info->numel != n1 || noise_info->numel % (int64_t)n1) {
+        sc->failed = 1;
+        fprintf(stderr, "    replay: input.noise_init / steps.noise missing or mis-shaped\n");
+    } else {
+        ti_scheduler_reset(s);
+        replay_ctx rp = {noise, n1, (size_t)noise_info->numel / n1, 0};
+        ti_sched_noise src = {NULL, replay_draw, &rp};
+        rec_ctx rc = {mo_all, g_all, lat_all, n1};
+        ti_cfg_loop loop = {m, s, context, 1, guidance, &src, 0, record_step, &rc};
+        ts_tensor *lat = ts_mul_scalar(ts_from_data(init, TS_F32, shape, 4, TS_F32, (ts_device){TS_CPU, 0}),
+                                       (double)s->init_noise_sigma);
+        ts_tensor *final = NULL;
+        if (lat == NULL || ti_cfg_denoise(&loop, lat, &final) != TINV_OK || rp.next != rp.n_draws) {
+            sc->failed = 1;
+            fprintf(stderr, "    replay: %s (%zu of %zu draws used)\n", tinv_last_error(), rp.next, rp.n_draws);
+        } else {
+            cmp(sc, st, "steps.model_output", mo_all, K * 2 * n1);
+            cmp(sc, st, "steps.latents", lat_all, K * n1);
+            cmp(sc, st, "output.latents", lat_all + (K - 1) * n1, n1);
+        }
+    }
+    free(init);
+    free(noise);
+}
+
 golden_result golden_sampler(const char *set_dir, json_t *c, char *detail, size_t cap)
 {
     ti_sched_config cfg;
@@ -168,7 +219,15 @@ golden_result golden_sampler(const char *set_dir, json_t *c, char *detail, size_
     cmp(&sc, st, "steps.guided_pred", g_all, K * n1);
     cmp(&sc, st, "steps.latents", lat_all, K * n1);
     cmp(&sc, st, "output.latents", lat_all + (K - 1) * n1, n1);
-    snprintf(detail, cap, "max_abs %.3g max_rel %.3g", sc.worst_abs, sc.worst_rel);
+    if (ti_safetensors_find(st, "steps.noise") != NULL) {
+        samp_cmp replay = {sc.rtol, 0, 0, 0};
+        replay_recorded_noise(m, s, st, context, guidance, shape, n1, &replay, mo_all, g_all, lat_all);
+        snprintf(detail, cap, "max_abs %.3g max_rel %.3g; recorded-noise replay max_rel %.3g", sc.worst_abs,
+                 sc.worst_rel, replay.worst_rel);
+        sc.failed |= replay.failed;
+    } else {
+        snprintf(detail, cap, "max_abs %.3g max_rel %.3g", sc.worst_abs, sc.worst_rel);
+    }
     result = sc.failed ? GOLDEN_FAIL : GOLDEN_PASS;
 done:
     ts_scope_end(scope);
