@@ -2,7 +2,8 @@
 # Builds examples/*.c against $BUILD/libtinv.so (`make examples`) and runs them, so they cannot rot:
 # on the demo model (written by tinv_demo_model_write, always available) and on the sd1-tiny fixture
 # (TINV_FIXTURES; skipped when missing, a failure under CI=true), with training pictures made by
-# python3's standard library. Prints "examples: N passed, N failed, N skipped".
+# python3's standard library. Also runs examples/evaluate.py on $TINV_PYTHON (default
+# /usr/bin/python3) against $BUILD/libtinv.so.0. Prints "examples: N passed, N failed, N skipped".
 set -u
 BUILD=${BUILD:-build}
 cd "$(dirname "$0")/.."
@@ -128,6 +129,69 @@ if "$EX/engine_texture" "$tmp/no-such-model" --size 64 --steps 3 --out "$tmp/x.p
 elif grep -q 'texture job failed' "$tmp/err" && grep -q 'no-such-model' "$tmp/err"; then
     ok "engine_texture with a missing model fails with the worker's message"
 else bad "engine_texture with a missing model (message: $(cat "$tmp/err"))"; fi
+
+# ---- evaluate.py (Python, through the tinv package) ----------------------------------------------
+# Runs on $PY (Debian's /usr/bin/python3 by default) with PYTHONPATH=python and TINV_LIBRARY set to
+# $BUILD/libtinv.so.0, as tests/test_python.sh does; skipped for a sanitized library (it cannot be
+# loaded into an uninstrumented python).
+PY=${TINV_PYTHON:-/usr/bin/python3}
+pylib="$libdir/libtinv.so.0"
+png_size() { # IHDR width and height, read with python's standard library -> "WxH"
+    "$PY" -c 'import struct, sys
+d = open(sys.argv[1], "rb").read(24)
+print("%dx%d" % struct.unpack(">II", d[16:24]) if d[:8] == b"\x89PNG\r\n\x1a\n" and d[12:16] == b"IHDR" else "not-a-png")' "$1"
+}
+if [ "${#san[@]}" -gt 0 ]; then skip "evaluate.py: $pylib is sanitized (cannot be loaded into python)"
+elif [ ! -x "$PY" ]; then skip "evaluate.py: no $PY"
+else
+    pyrun() { PYTHONPATH="$PWD/python" TINV_LIBRARY="$pylib" PYTHONDONTWRITEBYTECODE=1 "$PY" "$@"; }
+    ev="$tmp/evaluate"
+    # The demo model written through the package, and a second learned token made through the API
+    # (added from the word "art" and saved), for the two-concept grid.
+    if pyrun -c 'import sys, tinv
+tinv.write_demo_model(sys.argv[1])
+with tinv.Model(sys.argv[1]) as m:
+    m.add_token("<style>", init_word="art")
+    m.save_embedding("<style>", sys.argv[2])' "$tmp/py-demo" "$tmp/style.safetensors" 2>"$tmp/err"; then
+        ok "evaluate.py inputs: demo model and a second embedding written through the tinv package"
+    else bad "evaluate.py inputs ($(cat "$tmp/err"))"; fi
+
+    # Train <toy> for 5 steps at 64x64, load <style>, sample 64x64 pictures (2 steps, seeds 0 and 1).
+    if pyrun examples/evaluate.py --model "$tmp/py-demo" --train "$tmp/pictures" --token '<toy>' --init toy \
+            --train-steps 5 --resolution 64 --embedding "$tmp/style.safetensors:<style>" \
+            --size 64 --steps 2 --seeds 2 --out "$ev" >"$tmp/log" 2>"$tmp/err"; then
+        ok "evaluate.py: trains <toy> (5 steps at 64x64), adds <style>, samples both grids"
+    else bad "evaluate.py run ($(tail -n 5 "$tmp/err"))"; fi
+    # Grid width: 2 columns of 64 px + 3 gaps of 4 px = 140. Height: a 4 px margin, the title
+    # (10 px lines), 4 px, the "seed N" header (10 px) and 2 px, then per prompt its label lines,
+    # 64 px of pictures and 4 px. Wrapped at 22 characters, the concept grid has a 2-line title and
+    # labels of 2+2+1+2 lines: 4+20+4+10+2 + 70 + 4*68 = 382; the composition grid a 4-line title
+    # and labels of 2+2 lines: 4+40+4+10+2 + 40 + 2*68 = 236.
+    size1=$(png_size "$ev/concept_grid.png" 2>/dev/null) size2=$(png_size "$ev/composition_grid.png" 2>/dev/null)
+    if [ "$size1" = 140x382 ] && [ "$size2" = 140x236 ]; then ok "evaluate.py grids are 140x382 and 140x236 PNGs"
+    else bad "evaluate.py grid sizes (concept ${size1:-missing}, composition ${size2:-missing})"; fi
+    if grep -q "^wrote .*/learned_embeds.safetensors (<toy>)" "$tmp/log" &&
+        grep -q "^wrote .*/concept_grid.png (140x382: 4 prompts x 2 seeds)" "$tmp/log" &&
+        grep -q "^wrote .*/composition_grid.png (140x236: 2 prompts x 2 seeds)" "$tmp/log" &&
+        [ -s "$ev/learned_embeds.safetensors" ]; then ok "evaluate.py prints what it wrote"
+    else bad "evaluate.py prints what it wrote"; cat "$tmp/log"; fi
+
+    if pyrun examples/evaluate.py --model "$tmp/no-such-model" --embedding "$tmp/style.safetensors" \
+            --out "$tmp/ev-failed" >/dev/null 2>"$tmp/err"; then bad "evaluate.py with a missing model"
+    elif grep -q '^evaluate.py: error: .*no-such-model' "$tmp/err"; then
+        ok "evaluate.py with a missing model exits non-zero with the library's message"
+    else bad "evaluate.py with a missing model (message: $(cat "$tmp/err"))"; fi
+
+    # Ctrl-C: SIGINT after 5 s of a run that would sample for minutes (999 steps per picture).
+    timeout --preserve-status -s INT 5 env PYTHONPATH="$PWD/python" TINV_LIBRARY="$pylib" \
+        PYTHONDONTWRITEBYTECODE=1 "$PY" examples/evaluate.py --model "$tmp/py-demo" \
+        --embedding "$tmp/style.safetensors" --size 64 --steps 999 --seeds 1 --out "$tmp/ev-int" \
+        >/dev/null 2>"$tmp/err"
+    rc=$?
+    if [ "$rc" = 130 ] && grep -q '^evaluate.py: interrupted' "$tmp/err" && [ ! -e "$tmp/ev-int/concept_grid.png" ]
+    then ok "evaluate.py stops on Ctrl-C (exit 130, no grid)"
+    else bad "evaluate.py on Ctrl-C (exit $rc: $(tail -n 3 "$tmp/err"))"; fi
+fi
 
 # ---- the sd1-tiny fixture (a diffusers-made model) ---------------------------------------------
 if [ -d "$FIX/sd1-tiny" ]; then
