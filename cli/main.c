@@ -1,4 +1,5 @@
 /* The tinv command-line tool: a dispatcher over subcommands that use the public API only. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,8 +28,19 @@ static int usage(FILE *out)
     return out == stdout ? 0 : 2;
 }
 
+/* Keep freed tensor memory in the process instead of returning it to the kernel after every
+ * step: re-faulting it cost up to 2.5x per training step (docs/performance.md). The program may
+ * choose this; the library, a guest in other processes, does not. */
+static void keep_freed_memory(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    mallopt(M_TOP_PAD, 256 << 20);
+}
+
 int main(int argc, char **argv)
 {
+    keep_freed_memory();
     if (argc < 2)
         return usage(stderr);
     const char *cmd = argv[1];
