@@ -22,6 +22,13 @@ struct tinv_model {
     ti_sched_config sched;
 };
 
+/* Image sides must be multiples of this: the VAE's pixels per latent times the UNet's latent
+ * multiple (8 × 8 = 64 for SD 1.x/2.x). */
+static inline int ti_model_size_multiple(const struct tinv_model *m)
+{
+    return (1 << (m->vae.cfg.num_blocks - 1)) * (1 << (m->unet.cfg.num_blocks - 1));
+}
+
 /* Compute dtype of the shim for a public dtype. */
 ts_dtype ti_dtype_to_ts(tinv_dtype dtype);
 

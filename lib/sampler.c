@@ -199,16 +199,10 @@ TINV_API tinv_status tinv_sampler_set_seed(tinv_sampler *s, uint64_t seed)
     return TINV_OK;
 }
 
-/* Pixels per latent pixel times the UNet's latent multiple: image sides must be multiples of it. */
-static int size_multiple(const tinv_model *m)
-{
-    return (1 << (m->vae.cfg.num_blocks - 1)) * (1 << (m->unet.cfg.num_blocks - 1));
-}
-
 TINV_API tinv_status tinv_sampler_set_size(tinv_sampler *s, int width, int height)
 {
     TI_REQUIRE(s);
-    int mult = size_multiple(s->model);
+    int mult = ti_model_size_multiple(s->model);
     if (width < mult || height < mult || width > 8192 || height > 8192 || width % mult != 0 || height % mult != 0)
         return ti_error(TINV_ERR_INVALID_ARGUMENT,
                         "image size %dx%d: width and height must be multiples of %d in [%d, 8192] for this model",
@@ -304,7 +298,7 @@ static tinv_status on_step(void *user, size_t k, size_t total, const ts_tensor *
 static tinv_status run_impl(tinv_sampler *s, float *image, float *latents_out)
 {
     tinv_model *m = s->model;
-    int mult = size_multiple(m);
+    int mult = ti_model_size_multiple(m);
     if (s->width % mult != 0 || s->height % mult != 0)
         return ti_error(TINV_ERR_INVALID_ARGUMENT, "image size %dx%d is not a multiple of %d", s->width, s->height,
                         mult);

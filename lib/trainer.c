@@ -121,17 +121,11 @@ TINV_API tinv_status tinv_trainer_set_batch(tinv_trainer *tr, int batch)
     return TINV_OK;
 }
 
-/* Pixels per latent-grid step that the VAE and UNet need: 8 × 8 = 64 for SD. */
-static int size_multiple(const tinv_model *m)
-{
-    return (1 << (m->vae.cfg.num_blocks - 1)) * (1 << (m->unet.cfg.num_blocks - 1));
-}
-
 TINV_API tinv_status tinv_trainer_set_resolution(tinv_trainer *tr, int resolution)
 {
     TI_REQUIRE(tr);
     TI_TRY(check_range("resolution", resolution, 1, 4096));
-    int mult = size_multiple(tr->model);
+    int mult = ti_model_size_multiple(tr->model);
     if (resolution % mult != 0)
         return ti_error(TINV_ERR_INVALID_ARGUMENT, "resolution %d is not a multiple of %d (this model's size step)",
                         resolution, mult);

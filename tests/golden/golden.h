@@ -14,6 +14,10 @@ typedef enum golden_result { GOLDEN_PASS, GOLDEN_FAIL, GOLDEN_SKIP } golden_resu
  * exact"); may print details of failures to stderr. */
 typedef golden_result (*golden_fn)(const char *set_dir, json_t *c, char *detail, size_t detail_cap);
 
+/* max|x − ref| (infinite when x holds a NaN) and max|ref| over n values: the measure of every
+ * "max|x − ref| ≤ rtol · max|ref|" rule. */
+void golden_max_error(const float *x, const float *ref, size_t n, double *max_abs, double *max_ref);
+
 /* Load a JSON file that may contain Python's NaN/Infinity (cases.json does). NULL + message on error. */
 json_t *golden_load_json(const char *path, char *err, size_t err_cap);
 

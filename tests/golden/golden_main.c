@@ -1,5 +1,6 @@
 /* build/golden <set dir>: walk <set>/golden/cases.json, run each case by its component and
  * print "PASS|FAIL|SKIP <name> <detail>" per case, then "N passed, N failed, N skipped". */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,19 @@ json_t *golden_load_json(const char *path, char *err, size_t err_cap)
     if (root == NULL)
         snprintf(err, err_cap, "%s:%d: %s", path, jerr.line, jerr.text);
     return root;
+}
+
+void golden_max_error(const float *x, const float *ref, size_t n, double *max_abs, double *max_ref)
+{
+    *max_abs = 0;
+    *max_ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)x[i] - ref[i]);
+        if (!(d <= *max_abs)) /* also catches NaN */
+            *max_abs = isnan(d) ? INFINITY : d;
+        if (fabs(ref[i]) > *max_ref)
+            *max_ref = fabs(ref[i]);
+    }
 }
 
 int main(int argc, char **argv)

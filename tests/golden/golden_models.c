@@ -89,14 +89,8 @@ typedef struct compare_state {
 
 static void compare(compare_state *s, const char *name, const float *x, const float *ref, size_t n, double rtol)
 {
-    double max_abs = 0, max_ref = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)x[i] - ref[i]);
-        if (!(d <= max_abs)) /* also catches NaN */
-            max_abs = isnan(d) ? INFINITY : d;
-        if (fabs(ref[i]) > max_ref)
-            max_ref = fabs(ref[i]);
-    }
+    double max_abs, max_ref;
+    golden_max_error(x, ref, n, &max_abs, &max_ref);
     double rel = max_ref > 0 ? max_abs / max_ref : max_abs;
     if (rel > s->worst_rel) {
         s->worst_rel = rel;

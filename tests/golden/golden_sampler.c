@@ -36,14 +36,8 @@ static void cmp(samp_cmp *s, ti_safetensors *st, const char *name, const float *
         free(ref);
         return;
     }
-    double max_abs = 0, max_ref = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)x[i] - ref[i]);
-        if (!(d <= max_abs))
-            max_abs = isnan(d) ? INFINITY : d;
-        if (fabs(ref[i]) > max_ref)
-            max_ref = fabs(ref[i]);
-    }
+    double max_abs, max_ref;
+    golden_max_error(x, ref, n, &max_abs, &max_ref);
     double rel = max_ref > 0 ? max_abs / max_ref : max_abs;
     if (rel > s->worst_rel) {
         s->worst_rel = rel;

@@ -35,14 +35,8 @@ static void compare(ti_check *c, const char *name, const float *x, size_t n)
         c->failed = 1;
         return;
     }
-    double max_abs = 0, max_ref = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)x[i] - ref[i]);
-        if (!(d <= max_abs))
-            max_abs = isnan(d) ? INFINITY : d;
-        if (fabs(ref[i]) > max_ref)
-            max_ref = fabs(ref[i]);
-    }
+    double max_abs, max_ref;
+    golden_max_error(x, ref, n, &max_abs, &max_ref);
     free(ref);
     double rel = max_ref > 0 ? max_abs / max_ref : max_abs;
     fprintf(stderr, "    %s: max_abs %.3g max_rel %.3g\n", name, max_abs, rel);
