@@ -7,41 +7,18 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "tinv.h"
 #include "unet.h"
 #include "unet_params.h"
 
 static const ts_device CPU = {TS_CPU, 0};
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static double peak_rss_mib(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss / 1024.0;
-}
-
-static double matmul_gflops(int n)
-{
-    size_t scope = ts_scope_begin();
-    int64_t shape[2] = {n, n};
-    ts_generator *g = ts_generator_create(0);
-    ts_tensor *a = ts_randn(g, shape, 2, TS_F32, CPU), *b = ts_randn(g, shape, 2, TS_F32, CPU);
-    ts_free(ts_detach(ts_matmul(a, b))); /* warm-up */
-    int reps = 5;
-    double t0 = now();
-    for (int i = 0; i < reps; i++)
-        ts_free(ts_detach(ts_matmul(a, b)));
-    double dt = (now() - t0) / reps;
-    ts_generator_free(g);
-    ts_scope_end(scope);
-    return 2.0 * n * n * (double)n / dt / 1e9;
 }
 
 static double time_unet(const ti_unet *unet, int batch, int side, int context_len, int reps)

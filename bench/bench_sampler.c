@@ -9,18 +9,12 @@
 #include <time.h>
 
 #include "model.h"
+#include "bench_common.h"
 #include "tinv.h"
 
 #define SIDE 128
 #define STEPS 10
 #define REPS 10
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Seconds per ti_unet_forward at `batch` on random inputs, after one warm-up (as the sampler calls it). */
 static double time_unet(tinv_model *m, int batch, int64_t side, int64_t context_len)

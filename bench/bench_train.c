@@ -33,9 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "demo_model.h"
 #include "model.h"
 #include "options.h"
 #include "single_file.h"
+#include "bench_common.h"
 #include "tinv.h"
 #include "unet_params.h"
 
@@ -43,13 +45,6 @@
 #define MAX_REPS 64 /* most timed steps in one series */
 
 static const ts_device CPU = {TS_CPU, 0};
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static double peak_rss_gib(void)
 {
@@ -87,24 +82,6 @@ static int fail(const char *what)
 {
     fprintf(stderr, "%s: %s\n", what, tinv_last_error());
     return 1;
-}
-
-/* The machine's matmul ceiling, as bench_models measures it: a 2048³ fp32 matmul. */
-static double matmul_gflops(int n)
-{
-    size_t scope = ts_scope_begin();
-    int64_t shape[2] = {n, n};
-    ts_generator *g = ts_generator_create(0);
-    ts_tensor *a = ts_randn(g, shape, 2, TS_F32, CPU), *b = ts_randn(g, shape, 2, TS_F32, CPU);
-    ts_free(ts_detach(ts_matmul(a, b))); /* warm-up */
-    int reps = 5;
-    double t0 = now();
-    for (int i = 0; i < reps; i++)
-        ts_free(ts_detach(ts_matmul(a, b)));
-    double dt = (now() - t0) / reps;
-    ts_generator_free(g);
-    ts_scope_end(scope);
-    return 2.0 * n * n * (double)n / dt / 1e9;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -414,28 +391,16 @@ typedef struct random_init {
     long long params;
 } random_init;
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-/* Biases 0, norm scales 1, embeddings small, other weights N(0, 1/fan_in): activations stay near unit size
+/* Random weights by the demo model's rule (ti_param_init_std): activations stay near unit size
  * through every layer (no denormals, no overflow), as in a trained model. */
 static tinv_status add_random(void *user, const char *name, const int64_t *shape, int ndim)
 {
     random_init *r = user;
     size_t scope = ts_scope_begin();
-    ts_tensor *t;
-    if (ends_with(name, ".bias") || ndim == 1) {
-        t = ts_full(shape, ndim, ends_with(name, ".bias") ? 0.0 : 1.0, TS_F32, CPU);
-    } else {
-        double fan_in = 1;
-        for (int i = 1; i < ndim; i++)
-            fan_in *= (double)shape[i];
-        double std = strstr(name, "token_embedding") ? 0.02 : strstr(name, "position_embedding") ? 0.01 : 1 / sqrt(fan_in);
-        t = ts_mul_scalar(ts_randn(r->g, shape, ndim, TS_F32, CPU), std);
-    }
+    float constant;
+    double std = ti_param_init_std(name, shape, ndim, &constant);
+    ts_tensor *t = std == 0.0 ? ts_full(shape, ndim, constant, TS_F32, CPU)
+                              : ts_mul_scalar(ts_randn(r->g, shape, ndim, TS_F32, CPU), std);
     tinv_status st = t ? ti_weights_put(r->w, name, ts_detach(t)) : tinv_last_status();
     if (st == TINV_OK)
         r->params += ts_numel(t);

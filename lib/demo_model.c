@@ -216,32 +216,29 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* Standard deviation of a random weight, or 0 for a constant one (*constant receives it):
- * biases 0, norm scales 1, embeddings small like CLIP's initialiser, linear and conv weights
- * 1/sqrt(fan_in) so every layer keeps activations near unit size and outputs stay non-trivial. */
-static double init_std(const param *p, float *constant)
+double ti_param_init_std(const char *name, const int64_t *shape, int ndim, float *constant)
 {
     *constant = 0.0f;
-    if (ends_with(p->name, ".bias"))
+    if (ends_with(name, ".bias"))
         return 0.0;
-    if (p->ndim == 1) {
+    if (ndim == 1) {
         *constant = 1.0f;
         return 0.0;
     }
-    if (strstr(p->name, "token_embedding") != NULL)
+    if (strstr(name, "token_embedding") != NULL)
         return 0.02;
-    if (strstr(p->name, "position_embedding") != NULL)
+    if (strstr(name, "position_embedding") != NULL)
         return 0.01;
     double fan_in = 1.0;
-    for (int i = 1; i < p->ndim; i++)
-        fan_in *= (double)p->shape[i];
+    for (int i = 1; i < ndim; i++)
+        fan_in *= (double)shape[i];
     return 1.0 / sqrt(fan_in);
 }
 
 static tinv_status fill(param_list *l, param *p, size_t numel)
 {
     float constant;
-    double std = init_std(p, &constant);
+    double std = ti_param_init_std(p->name, p->shape, p->ndim, &constant);
     if (std == 0.0) {
         for (size_t i = 0; i < numel; i++)
             p->data[i] = constant;
