@@ -1,6 +1,8 @@
 /* Implementation of the test harness in check.h. */
 #include "check.h"
 
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -85,4 +87,19 @@ unsigned char *check_read_file(const char *path, size_t *size)
     *size = buf ? fread(buf, 1, (size_t)n, f) : 0;
     fclose(f);
     return buf;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+void check_remove_tree(const char *dir)
+{
+    /* Depth first, so each folder is empty when its turn comes; links are removed, not followed. */
+    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "could not remove %s completely\n", dir);
 }

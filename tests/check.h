@@ -24,6 +24,8 @@ const char *check_tmp_path(const char *dir, const char *name);
 int check_write_file(const char *path, const void *data, size_t size);
 /* The whole file in a malloc'ed buffer (caller frees), or NULL when it cannot be opened. */
 unsigned char *check_read_file(const char *path, size_t *size);
+/* Remove `dir` and everything below it (like rm -rf); a message on stderr if it cannot. */
+void check_remove_tree(const char *dir);
 
 #define CHECK(cond)                                          \
     do {                                                     \

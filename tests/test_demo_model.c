@@ -388,9 +388,6 @@ int main(void)
     RUN(test_sampler);
     RUN(test_bad_input);
     RUN(test_no_leaks);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
+    check_remove_tree(root);
     return check_summary("test_demo_model");
 }

@@ -1,7 +1,6 @@
 /* Embedding files: every layout the reader accepts, every kind of file it must refuse (pickles by
  * name and by content, SDXL, unknown layouts, NaN), writer -> reader round trips in both formats,
  * and loading/saving learned tokens through the sd1-tiny fixture (text width 32). */
-#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -567,20 +566,6 @@ static void test_model_save_embedding_round_trips(void)
     CHECK(ts_live_tensors() == live);
 }
 
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            unlink(check_tmp_path(tmpdir, e->d_name));
-    }
-    closedir(d);
-    rmdir(tmpdir);
-}
-
 int main(void)
 {
     if (mkdtemp(tmpdir) == NULL) {
@@ -616,6 +601,6 @@ int main(void)
     } else {
         check_skip("model tests", "fixtures not found (set TINV_FIXTURES)");
     }
-    remove_tmpdir();
+    check_remove_tree(tmpdir);
     return check_summary("test_embedding");
 }

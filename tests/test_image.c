@@ -2,7 +2,6 @@
  * libpng/libjpeg directly, never committed), round trips with text chunks, corrupt, truncated and
  * oversized files, format sniffing, the PIL-compatible resize against an independent reference,
  * crops, flips, float conversions and grids. */
-#include <dirent.h>
 #include <math.h>
 #include <png.h>
 #include <stdint.h>
@@ -1138,19 +1137,6 @@ static void test_grid(void)
         ti_image_free(&imgs[i]);
 }
 
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL)
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-                unlink(check_tmp_path(tmpdir, e->d_name));
-        closedir(d);
-    }
-    rmdir(tmpdir);
-}
-
 int main(void)
 {
     if (mkdtemp(tmpdir) == NULL) {
@@ -1181,6 +1167,6 @@ int main(void)
     RUN(test_crop_flip);
     RUN(test_float_conversions);
     RUN(test_grid);
-    remove_tmpdir();
+    check_remove_tree(tmpdir);
     return check_summary("test_image");
 }

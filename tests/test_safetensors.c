@@ -1,6 +1,5 @@
 /* Tests of the safetensors reader/writer: round trips, exact half/bfloat16 widening, one test
  * per kind of malformed file, and the real fixture when present. */
-#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -495,20 +494,6 @@ static void test_fixture_unet(void)
     CHECK(s == TINV_OK && first == w0);
 }
 
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            unlink(check_tmp_path(tmpdir, e->d_name));
-    }
-    closedir(d);
-    rmdir(tmpdir);
-}
-
 int main(void)
 {
     if (mkdtemp(tmpdir) == NULL) {
@@ -545,6 +530,6 @@ int main(void)
     } else {
         RUN(test_fixture_unet);
     }
-    remove_tmpdir();
+    check_remove_tree(tmpdir);
     return check_summary("test_safetensors");
 }

@@ -500,9 +500,6 @@ int main(void)
     RUN(test_validation_uses_current_vectors);
     RUN(test_training_lowers_loss);
     RUN(test_no_live_tensors_left);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp);
+    check_remove_tree(tmp);
     return check_summary("trainer");
 }
