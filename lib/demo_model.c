@@ -23,20 +23,13 @@
 
 /* ---- architecture ---------------------------------------------------------------------- */
 
-enum {
-    TEXT_WIDTH = 32, /* also the UNet's cross_attention_dim */
-    TEXT_LAYERS = 2,
-    TEXT_HEADS = 4,
-    TEXT_FF = 128,
-    TEXT_POSITIONS = 77,
-    UNET_C0 = 32,
-    UNET_C1 = 64,
-    UNET_HEADS = 4,   /* diffusers' attention_head_dim: a head count in SD 1.x configs */
-    UNET_SAMPLE = 16, /* latent side of a 64-pixel picture */
-    VAE_C0 = 32,
-    VAE_C1 = 32,
-    VAE_C2 = 32,
-    VAE_SAMPLE = 64
+/* The demo model: a 64x64 picture is a 16x16 latent (VAE factor 4); text width 32 is also the
+ * UNet's cross_attention_dim. */
+static const ti_tiny_spec demo_spec = {
+    .text_width = 32, .text_layers = 2, .text_heads = 4, .text_ff = 128,
+    .unet_channels = {32, 64}, .unet_cross = {1, 0}, .unet_levels = 2, .unet_heads = 4, .unet_sample = 16,
+    .vae_channels = {32, 32, 32}, .vae_levels = 3, .vae_sample = 64, .scaling_factor = 0.18215,
+    .corpus = ti_demo_corpus, .max_merges = 64,
 };
 
 static const char model_index[] =
@@ -101,10 +94,10 @@ static const char unet_config_fmt[] =
     "  \"_diffusers_version\": \"0.25.0\",\n"
     "  \"act_fn\": \"silu\",\n"
     "  \"attention_head_dim\": %d,\n"
-    "  \"block_out_channels\": [%d, %d],\n"
+    "  \"block_out_channels\": [%s],\n"
     "  \"center_input_sample\": false,\n"
     "  \"cross_attention_dim\": %d,\n"
-    "  \"down_block_types\": [\"CrossAttnDownBlock2D\", \"DownBlock2D\"],\n"
+    "  \"down_block_types\": [%s],\n"
     "  \"downsample_padding\": 1,\n"
     "  \"flip_sin_to_cos\": true,\n"
     "  \"freq_shift\": 0,\n"
@@ -116,26 +109,26 @@ static const char unet_config_fmt[] =
     "  \"norm_num_groups\": 32,\n"
     "  \"out_channels\": 4,\n"
     "  \"sample_size\": %d,\n"
-    "  \"up_block_types\": [\"UpBlock2D\", \"CrossAttnUpBlock2D\"],\n"
+    "  \"up_block_types\": [%s],\n"
     "  \"use_linear_projection\": false\n"
     "}\n";
 
-/* Three levels: a latent pixel is 4x4 picture pixels. */
+/* A latent pixel is 2^(levels-1) picture pixels a side. */
 static const char vae_config_fmt[] =
     "{\n"
     "  \"_class_name\": \"AutoencoderKL\",\n"
     "  \"_diffusers_version\": \"0.25.0\",\n"
     "  \"act_fn\": \"silu\",\n"
-    "  \"block_out_channels\": [%d, %d, %d],\n"
-    "  \"down_block_types\": [\"DownEncoderBlock2D\", \"DownEncoderBlock2D\", \"DownEncoderBlock2D\"],\n"
+    "  \"block_out_channels\": [%s],\n"
+    "  \"down_block_types\": [%s],\n"
     "  \"in_channels\": 3,\n"
     "  \"latent_channels\": 4,\n"
     "  \"layers_per_block\": 1,\n"
     "  \"norm_num_groups\": 32,\n"
     "  \"out_channels\": 3,\n"
     "  \"sample_size\": %d,\n"
-    "  \"scaling_factor\": 0.18215,\n"
-    "  \"up_block_types\": [\"UpDecoderBlock2D\", \"UpDecoderBlock2D\", \"UpDecoderBlock2D\"]\n"
+    "  \"scaling_factor\": %.9g,\n"
+    "  \"up_block_types\": [%s]\n"
     "}\n";
 
 /* ---- files ----------------------------------------------------------------------------- */
@@ -318,24 +311,56 @@ static tinv_status write_weights(component which, const void *cfg, ts_generator 
 
 /* ---- the folder ------------------------------------------------------------------------ */
 
+/* A JSON list: ints, or one of two quoted names per level chosen by `pick` (NULL: ints). */
+static void json_list(char *out, size_t cap, int n, const int *ints, const int *pick, const char *yes, const char *no)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n && len < cap; i++) {
+        const char *sep = i ? ", " : "";
+        if (pick == NULL)
+            len += (size_t)snprintf(out + len, cap - len, "%s%d", sep, ints[i]);
+        else
+            len += (size_t)snprintf(out + len, cap - len, "%s\"%s\"", sep, pick[i] ? yes : no);
+    }
+}
+
+tinv_status ti_tiny_model_write_configs(const char *dir, const ti_tiny_spec *sp, int vocab)
+{
+    char text[4096], chans[256], down[512], up[512];
+    const int ts = sp->text_width;
+    snprintf(text, sizeof text, text_config_fmt, vocab - 2, vocab - 1, ts, sp->text_ff, 77, sp->text_heads,
+             sp->text_layers, vocab - 1, ts, vocab);
+    TI_TRY(write_component_config(dir, "text_encoder", "config.json", text));
+
+    int up_cross[TI_MAX_BLOCKS];
+    for (int i = 0; i < sp->unet_levels; i++)
+        up_cross[i] = sp->unet_cross[sp->unet_levels - 1 - i];
+    json_list(chans, sizeof chans, sp->unet_levels, sp->unet_channels, NULL, NULL, NULL);
+    json_list(down, sizeof down, sp->unet_levels, NULL, sp->unet_cross, "CrossAttnDownBlock2D", "DownBlock2D");
+    json_list(up, sizeof up, sp->unet_levels, NULL, up_cross, "CrossAttnUpBlock2D", "UpBlock2D");
+    snprintf(text, sizeof text, unet_config_fmt, sp->unet_heads, chans, ts, down, sp->unet_sample, up);
+    TI_TRY(write_component_config(dir, "unet", "config.json", text));
+
+    int all[TI_MAX_BLOCKS] = {1, 1, 1, 1, 1, 1, 1, 1};
+    json_list(chans, sizeof chans, sp->vae_levels, sp->vae_channels, NULL, NULL, NULL);
+    json_list(down, sizeof down, sp->vae_levels, NULL, all, "DownEncoderBlock2D", NULL);
+    json_list(up, sizeof up, sp->vae_levels, NULL, all, "UpDecoderBlock2D", NULL);
+    snprintf(text, sizeof text, vae_config_fmt, chans, down, sp->vae_sample, sp->scaling_factor, up);
+    return write_component_config(dir, "vae", "config.json", text);
+}
+
 /* Configs and tokenizer first, weights next, model_index.json last: a folder whose writing was
  * interrupted lacks the index that marks it as a pipeline. */
-static tinv_status write_model(const char *dir, uint64_t seed)
+static tinv_status write_model(const char *dir, const ti_tiny_spec *sp, uint64_t seed)
 {
-    char path[4096], text[4096];
+    char path[4096];
     TI_TRY(write_component_config(dir, "scheduler", "scheduler_config.json", scheduler_config));
     snprintf(path, sizeof path, "%s/tokenizer", dir);
     TI_TRY(make_dir(path));
     int vocab = 0;
-    TI_TRY(ti_demo_tokenizer_write(path, &vocab));
-
-    snprintf(text, sizeof text, text_config_fmt, vocab - 2, vocab - 1, TEXT_WIDTH, TEXT_FF, TEXT_POSITIONS, TEXT_HEADS,
-             TEXT_LAYERS, vocab - 1, TEXT_WIDTH, vocab);
-    TI_TRY(write_component_config(dir, "text_encoder", "config.json", text));
-    snprintf(text, sizeof text, unet_config_fmt, UNET_HEADS, UNET_C0, UNET_C1, TEXT_WIDTH, UNET_SAMPLE);
-    TI_TRY(write_component_config(dir, "unet", "config.json", text));
-    snprintf(text, sizeof text, vae_config_fmt, VAE_C0, VAE_C1, VAE_C2, VAE_SAMPLE);
-    TI_TRY(write_component_config(dir, "vae", "config.json", text));
+    TI_TRY(ti_demo_tokenizer_write(path, sp->corpus, sp->max_merges, &vocab));
+    TI_TRY(ti_tiny_model_write_configs(dir, sp, vocab));
 
     /* Read the configs back with the loader's own parsers: the weights then follow exactly the
      * architecture a load will see. */
@@ -368,16 +393,23 @@ static tinv_status write_model(const char *dir, uint64_t seed)
     return ti_demo_write_text(path, model_index);
 }
 
+tinv_status ti_tiny_model_write(const char *dir, const ti_tiny_spec *spec, uint64_t seed)
+{
+    if (dir[0] == '\0')
+        return ti_error(TINV_ERR_INVALID_ARGUMENT, "empty folder name");
+    if (strlen(dir) > 3000)
+        return ti_error(TINV_ERR_INVALID_ARGUMENT, "folder name too long");
+    if (spec->unet_levels < 1 || spec->unet_levels > TI_MAX_BLOCKS || spec->vae_levels < 1 ||
+        spec->vae_levels > TI_MAX_BLOCKS)
+        return ti_error(TINV_ERR_INTERNAL, "tiny model: bad number of levels");
+    TI_TRY(make_dirs(dir));
+    return write_model(dir, spec, seed);
+}
+
 TINV_API tinv_status tinv_demo_model_write(const char *dir, uint64_t seed)
 {
     TI_REQUIRE(dir);
-    if (dir[0] == '\0')
-        return ti_error(TINV_ERR_INVALID_ARGUMENT, "tinv_demo_model_write: empty folder name");
-    if (strlen(dir) > 3000)
-        return ti_error(TINV_ERR_INVALID_ARGUMENT, "tinv_demo_model_write: folder name too long");
-    tinv_status st = make_dirs(dir);
-    if (st == TINV_OK)
-        st = write_model(dir, seed);
+    tinv_status st = ti_tiny_model_write(dir, &demo_spec, seed);
     if (st != TINV_OK)
         ti_error_prefix("writing the demo model");
     return st;

@@ -12,12 +12,12 @@
 #include "bpe.h"
 #include "error.h"
 
-enum { MAX_MERGES = 64, MAX_WORDS = 256, MAX_SYMS = 24, SYM_LEN = 32, KEY_LEN = 2 * SYM_LEN + 1 };
+enum { MAX_MERGES = 512, MAX_WORDS = 2048, MAX_SYMS = 24, SYM_LEN = 32, KEY_LEN = 2 * SYM_LEN + 1 };
 
 /* Words of typical prompts and training templates (lowercase ASCII). Common words repeat so
  * that their pieces win the first merges; the list is part of the format: editing it changes
  * every demo model's vocabulary. */
-static const char corpus[] =
+const char ti_demo_corpus[] =
     "a a a a a photo photo photo photo of of of of the the the the cat cat dog dog "
     "picture picture painting painting rendering rendering drawing image portrait style style "
     "in in on on with with and and art art small large bright dark close cropped clean dirty "
@@ -30,6 +30,8 @@ typedef struct word {
 } word;
 
 typedef struct learner {
+    const char *corpus;
+    int max_merges;
     word words[MAX_WORDS];
     int n_words;
     char merges[MAX_MERGES][KEY_LEN]; /* "left right" */
@@ -39,7 +41,7 @@ typedef struct learner {
 
 static tinv_status split_corpus(learner *l)
 {
-    const char *p = corpus;
+    const char *p = l->corpus;
     while (*p != '\0') {
         while (*p == ' ')
             p++;
@@ -47,7 +49,7 @@ static tinv_status split_corpus(learner *l)
         if (len == 0)
             break;
         if (l->n_words == MAX_WORDS || len >= MAX_SYMS || len + 4 >= SYM_LEN)
-            return ti_error(TINV_ERR_INTERNAL, "demo vocabulary: built-in word list too large");
+            return ti_error(TINV_ERR_INTERNAL, "tokenizer vocabulary: word list too large");
         word *w = &l->words[l->n_words++];
         w->n = (int)len;
         for (size_t i = 0; i < len; i++)
@@ -117,7 +119,7 @@ static tinv_status learn_merges(learner *l)
     if (keys == NULL)
         return ti_error(TINV_ERR_OUT_OF_MEMORY, "demo vocabulary: out of memory");
     char best[KEY_LEN];
-    while (l->n_merges < MAX_MERGES && best_pair(l, keys, best)) {
+    while (l->n_merges < l->max_merges && best_pair(l, keys, best)) {
         char *space = strchr(best, ' ');
         *space = '\0';
         const char *a = best, *b = space + 1;
@@ -200,11 +202,15 @@ static const char special_tokens_map[] =
     "  \"unk_token\": \"<|endoftext|>\"\n"
     "}\n";
 
-tinv_status ti_demo_tokenizer_write(const char *dir, int *vocab_size)
+tinv_status ti_demo_tokenizer_write(const char *dir, const char *corpus, int max_merges, int *vocab_size)
 {
+    if (max_merges < 0 || max_merges > MAX_MERGES)
+        return ti_error(TINV_ERR_INTERNAL, "tokenizer vocabulary: %d merges asked, at most %d", max_merges, MAX_MERGES);
     learner *l = calloc(1, sizeof *l);
     if (l == NULL)
         return ti_error(TINV_ERR_OUT_OF_MEMORY, "demo vocabulary: out of memory");
+    l->corpus = corpus;
+    l->max_merges = max_merges;
     char path[4096];
     tinv_status st = learn_merges(l);
     if (st == TINV_OK) {

@@ -20,6 +20,9 @@ struct tinv_model {
      * text parsed as its own _class_name. Single-file checkpoints get SD defaults (model_load.c). */
     char *sched_json;
     ti_sched_config sched;
+    /* Set while the networks' own weights are being trained (toy_model.c): the diffusion loss
+     * then records gradients even without a trainable learned token. */
+    int weights_trainable;
 };
 
 /* Image sides must be multiples of this: the VAE's pixels per latent times the UNet's latent

@@ -57,7 +57,7 @@ uint32_t ti_toy_rng_below(uint64_t *state, uint32_t n)
 
 void ti_toy_options_default(ti_toy_options *o)
 {
-    o->exclude_shape = o->force_shape = o->force_colour = o->force_size = -1;
+    o->exclude_shape = o->exclude_colour = o->force_shape = o->force_colour = o->force_size = -1;
     o->force_background = o->force_background_colour = -1;
 }
 
@@ -86,19 +86,31 @@ void ti_toy_random_scene(uint64_t *rng, int side, const ti_toy_options *opts, ti
         out->shape = (int)r_shape;
     }
     uint32_t r_colour = ti_toy_rng_below(rng, TI_TOY_N_COLOURS);
-    out->colour = in_range(opts->force_colour, TI_TOY_N_COLOURS) ? opts->force_colour : (int)r_colour;
+    int held_colour = in_range(opts->exclude_colour, TI_TOY_N_COLOURS) ? opts->exclude_colour : -1;
+    if (in_range(opts->force_colour, TI_TOY_N_COLOURS)) {
+        out->colour = opts->force_colour;
+    } else if (held_colour >= 0) {
+        int k = (int)(r_colour % (TI_TOY_N_COLOURS - 1));
+        out->colour = k >= held_colour ? k + 1 : k;
+    } else {
+        out->colour = (int)r_colour;
+    }
     uint32_t r_size = ti_toy_rng_below(rng, TI_TOY_N_SIZES);
     out->size = in_range(opts->force_size, TI_TOY_N_SIZES) ? opts->force_size : (int)r_size;
     uint32_t r_bg = ti_toy_rng_below(rng, TI_TOY_N_BACKGROUNDS);
     out->background = in_range(opts->force_background, TI_TOY_N_BACKGROUNDS) ? opts->force_background : (int)r_bg;
-    /* Background colour: any of the nine but the shape's own colour. */
-    int own = TI_TOY_BG_COLOUR(out->colour);
+    /* Background colour: any of the nine but the shape's own colour (and the held-out colour's
+     * tint), in order. */
+    int own = TI_TOY_BG_COLOUR(out->colour), held_tint = held_colour >= 0 ? TI_TOY_BG_COLOUR(held_colour) : -1;
     uint32_t r_bgc = ti_toy_rng_below(rng, TI_TOY_N_BG_COLOURS - 1);
     if (in_range(opts->force_background_colour, TI_TOY_N_BG_COLOURS) && opts->force_background_colour != own) {
         out->background_colour = opts->force_background_colour;
     } else {
-        int k = (int)r_bgc;
-        out->background_colour = k >= own ? k + 1 : k;
+        int allowed[TI_TOY_N_BG_COLOURS], n = 0;
+        for (int c = 0; c < TI_TOY_N_BG_COLOURS; c++)
+            if (c != own && c != held_tint)
+                allowed[n++] = c;
+        out->background_colour = allowed[r_bgc % (uint32_t)n];
     }
 
     /* Radius: small 11-15% of the side, large 22-30%. */
@@ -212,12 +224,24 @@ void ti_toy_render(const ti_toy_scene *s, int side, uint8_t *rgb)
 
 int ti_toy_caption(const ti_toy_scene *s, char *buf, size_t cap)
 {
+    return ti_toy_caption_parts(s, TI_TOY_SAY_ALL, buf, cap);
+}
+
+int ti_toy_caption_parts(const ti_toy_scene *s, unsigned say, char *buf, size_t cap)
+{
     if (s == NULL || (buf == NULL && cap > 0)) return -1;
     const char *size = ti_toy_size_name(s->size), *colour = ti_toy_colour_name(s->colour);
     const char *shape = ti_toy_shape_name(s->shape), *bg = ti_toy_background_name(s->background);
     const char *bgc = ti_toy_bg_colour_name(s->background_colour);
     if (!size || !colour || !shape || !bg || !bgc) return -1;
-    return snprintf(buf, cap, "a %s %s %s on a %s %s background", size, colour, shape, bg, bgc);
+    const char *sp = " ";
+    unsigned bg_parts = say & (TI_TOY_SAY_BG_KIND | TI_TOY_SAY_BG_COLOUR);
+    return snprintf(buf, cap, "a%s%s%s%s %s%s%s%s%s%s%s", (say & TI_TOY_SAY_SIZE) ? sp : "",
+                    (say & TI_TOY_SAY_SIZE) ? size : "", (say & TI_TOY_SAY_COLOUR) ? sp : "",
+                    (say & TI_TOY_SAY_COLOUR) ? colour : "", shape, bg_parts ? " on a" : "",
+                    (say & TI_TOY_SAY_BG_KIND) ? sp : "", (say & TI_TOY_SAY_BG_KIND) ? bg : "",
+                    (say & TI_TOY_SAY_BG_COLOUR) ? sp : "", (say & TI_TOY_SAY_BG_COLOUR) ? bgc : "",
+                    bg_parts ? " background" : "");
 }
 
 static int lookup(const char *word, const char *const *names, int n)
@@ -342,7 +366,10 @@ int ti_toy_classify(const uint8_t *rgb, int side, int *shape_out, int *colour_ou
             }
             if (res < best_res) best_res = res, best_a = a;
         }
-        alpha[i] = best_a;
+        /* Faint coverage (noise, halos, soft edges of a decoded picture) is not shape and
+         * near-full coverage is: a soft threshold keeps the geometry of the confident core. */
+        best_a = (best_a - 0.25f) / 0.5f;
+        alpha[i] = best_a < 0 ? 0 : best_a > 1 ? 1 : best_a;
     }
 
     /* 4. Geometry of the mask alpha >= 0.5. */
@@ -395,7 +422,7 @@ int ti_toy_classify(const uint8_t *rgb, int side, int *shape_out, int *colour_ou
     int shp;
     if (balance < 0.6) shp = TI_TOY_TRIANGLE;
     else if (centre_fill < 0.35) shp = TI_TOY_RING;
-    else if (fill > 0.88) shp = TI_TOY_SQUARE;
+    else if (fill > 0.84) shp = TI_TOY_SQUARE;
     else if (fill < 0.67) shp = TI_TOY_CROSS;
     else shp = TI_TOY_CIRCLE;
 

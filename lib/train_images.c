@@ -158,6 +158,40 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
+static int is_caption_file(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && strcmp(name + n - 4, ".txt") == 0;
+}
+
+/* The caption beside image `name` ("cat.png" -> "cat.txt"): its first line, or NULL when there is
+ * none or it lacks the "{}" placeholder (warned: the image then trains with the templates). */
+static tinv_status load_caption(const char *dir, const char *name, const ti_logger *log, char **out)
+{
+    *out = NULL;
+    const char *dot = strrchr(name, '.');
+    size_t stem = dot ? (size_t)(dot - name) : strlen(name);
+    char txt[4096];
+    if (snprintf(txt, sizeof txt, "%s/%.*s.txt", dir, (int)stem, name) >= (int)sizeof txt)
+        return TINV_OK;
+    FILE *f = fopen(txt, "r");
+    if (f == NULL)
+        return TINV_OK;
+    char line[1024];
+    int got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    if (!got)
+        return TINV_OK;
+    line[strcspn(line, "\r\n")] = '\0';
+    if (strstr(line, "{}") == NULL) {
+        ti_log(log, TINV_LOG_WARN, "training images: caption of '%s' has no {} for the token; using the templates",
+               name);
+        return TINV_OK;
+    }
+    *out = strdup(line);
+    return *out ? TINV_OK : ti_error(TINV_ERR_OUT_OF_MEMORY, "training images: out of memory");
+}
+
 tinv_status ti_train_images_load(const char *dir, int resolution, const ti_logger *log, ti_train_images *out)
 {
     TI_REQUIRE(out);
@@ -180,6 +214,8 @@ tinv_status ti_train_images_load(const char *dir, int resolution, const ti_logge
     set.items = calloc(files.count, sizeof *set.items);
     tinv_status st = set.items != NULL ? TINV_OK : ti_error(TINV_ERR_OUT_OF_MEMORY, "training images: out of memory");
     for (size_t i = 0; st == TINV_OK && i < files.count; i++) {
+        if (is_caption_file(files.names[i]))
+            continue;
         char *path = join_path(dir, files.names[i]);
         if (path == NULL) {
             st = ti_error(TINV_ERR_OUT_OF_MEMORY, "training images: out of memory");
@@ -188,7 +224,7 @@ tinv_status ti_train_images_load(const char *dir, int resolution, const ti_logge
         tinv_status one = load_one(path, files.names[i], resolution, log, &set.items[set.count]);
         free(path);
         if (one == TINV_OK)
-            set.count++;
+            st = load_caption(dir, files.names[i], log, &set.items[set.count++].caption);
         else if (one == TINV_ERR_OUT_OF_MEMORY)
             st = one;
         else
@@ -216,6 +252,7 @@ void ti_train_images_free(ti_train_images *set)
     if (set->items != NULL) {
         for (int i = 0; i < set->count; i++) {
             free(set->items[i].name);
+            free(set->items[i].caption);
             ti_image_free(&set->items[i].image);
         }
         free(set->items);

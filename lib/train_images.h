@@ -16,6 +16,7 @@
 
 typedef struct ti_train_image {
     char *name;                       /* file name inside the folder (no directory) */
+    char *caption;                    /* "<stem>.txt" beside it: a template with {}, or NULL */
     int orig_width, orig_height;      /* size in the file, before resizing */
     ti_image image;                   /* RGB8; min(width, height) == the set's resolution */
 } ti_train_image;
@@ -27,11 +28,13 @@ typedef struct ti_train_images {
     int skipped;                      /* files that were not usable images */
 } ti_train_images;
 
-/* Load every regular, non-hidden file of `dir` (not recursive) in byte order of name with
+/* Load every regular, non-hidden file of `dir` (not recursive) but "*.txt" captions in byte order of name with
  * ti_image_load (PNG/JPEG, any depth/colour type; alpha composited over white) and resize its
  * shorter side to `resolution` (antialiased bicubic; upscaling small pictures with a warning).
  * Files that are not readable images are skipped with a TINV_LOG_WARN through `log` (may be NULL)
- * naming the file and the reason; names starting with '.' are ignored silently.
+ * naming the file and the reason; names starting with '.' are ignored silently. An image's caption
+ * is the first line of "<stem>.txt" beside it, used instead of the templates; it must hold "{}"
+ * where the token goes (else a warning, and the templates are used).
  * TINV_ERR_IO when `dir` cannot be opened; TINV_ERR_INVALID_ARGUMENT when it holds no files or
  * no usable image, or `resolution` is not positive. *out is zeroed on failure. */
 tinv_status ti_train_images_load(const char *dir, int resolution, const ti_logger *log, ti_train_images *out);

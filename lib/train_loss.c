@@ -22,6 +22,8 @@ void ti_loss_parts_free(ti_loss_parts *p)
 
 static int any_trainable(const tinv_model *m)
 {
+    if (m->weights_trainable)
+        return 1;
     for (int i = 0; i < m->text.concepts.count; i++)
         if (m->text.concepts.items[i].trainable)
             return 1;

@@ -236,7 +236,8 @@ static ts_tensor *prompt_ids(tinv_trainer *tr, const ti_templates *tpl, const mi
         return ti_error(TINV_ERR_OUT_OF_MEMORY, "out of memory encoding prompts"), NULL;
     tinv_status st = TINV_OK;
     for (int b = 0; st == TINV_OK && b < tr->batch; b++) {
-        char *prompt = ti_template_format(tpl->items[mb->template_index[b]], tr->token);
+        const char *caption = tr->images.items[mb->image[b]].caption;
+        char *prompt = ti_template_format(caption ? caption : tpl->items[mb->template_index[b]], tr->token);
         size_t n;
         st = prompt ? tinv_tokenizer_encode(tr->tok, prompt, 1, ids + (size_t)b * L, L, &n, NULL) : tinv_last_status();
         free(prompt);

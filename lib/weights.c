@@ -169,7 +169,56 @@ ts_tensor *ti_weights_find(const ti_weights *w, const char *fmt, ...)
     return t;
 }
 
-size_t ti_weights_count(const ti_weights *w) { return w->count; }
+ts_tensor *ti_weights_at(const ti_weights *w, size_t i, const char **name)
+{
+    if (!w->sorted)
+        sort_and_dedupe((ti_weights *)w);
+    if (i >= w->count)
+        return NULL;
+    if (name)
+        *name = w->items[i].name;
+    return w->items[i].tensor;
+}
+
+tinv_status ti_weights_save(const ti_weights *w, const char *prefix, ti_st_dtype dtype, const char *path)
+{
+    size_t n = ti_weights_count(w), plen = strlen(prefix), kept = 0;
+    ti_st_entry *entries = calloc(n ? n : 1, sizeof *entries);
+    int64_t(*shapes)[TS_MAX_DIMS] = calloc(n ? n : 1, sizeof *shapes);
+    void **data = calloc(n ? n : 1, sizeof *data);
+    tinv_status st = entries && shapes && data ? TINV_OK : ti_error(TINV_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    ts_dtype host = dtype == TI_ST_F16 ? TS_F16 : TS_F32;
+    for (size_t i = 0; st == TINV_OK && i < n; i++) {
+        const char *name = "";
+        ts_tensor *t = ti_weights_at(w, i, &name);
+        if (strncmp(name, prefix, plen) != 0)
+            continue;
+        int nd = ts_ndim(t);
+        for (int d = 0; d < nd; d++)
+            shapes[kept][d] = ts_size(t, d);
+        size_t numel = (size_t)ts_numel(t);
+        data[kept] = malloc((numel ? numel : 1) * (host == TS_F16 ? 2 : 4));
+        st = data[kept] ? ts_to_host(t, data[kept], host, numel) : ti_error(TINV_ERR_OUT_OF_MEMORY, "out of memory");
+        entries[kept] = (ti_st_entry){name + plen, dtype, nd, shapes[kept], data[kept]};
+        kept++;
+    }
+    static const char *const metadata[2] = {"format", "pt"};
+    if (st == TINV_OK)
+        st = ti_safetensors_write(path, entries, kept, metadata, 1);
+    for (size_t i = 0; data && i < kept; i++)
+        free(data[i]);
+    free(entries);
+    free(shapes);
+    free(data);
+    return st;
+}
+
+size_t ti_weights_count(const ti_weights *w)
+{
+    if (!w->sorted)
+        sort_and_dedupe((ti_weights *)w);
+    return w->count;
+}
 ts_dtype ti_weights_dtype(const ti_weights *w) { return w->dtype; }
 ts_device ti_weights_device(const ti_weights *w) { return w->device; }
 

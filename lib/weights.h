@@ -4,6 +4,7 @@
 
 #include "tinv.h"
 #include "../shim/shim.h"
+#include "safetensors.h"
 
 typedef struct ti_weights ti_weights;
 
@@ -35,6 +36,13 @@ ts_tensor *ti_weights_find(const ti_weights *w, const char *fmt, ...)
 
 /* TINV_OK when `name` exists with exactly `shape`; else TINV_ERR_BAD_FORMAT naming the tensor and both shapes. */
 tinv_status ti_weights_check(const ti_weights *w, const char *name, const int64_t *shape, int ndim);
+
+/* Entries in name order: the tensor at 0 <= i < ti_weights_count (its name in *name), or NULL. */
+ts_tensor *ti_weights_at(const ti_weights *w, size_t i, const char **name);
+
+/* Write the entries whose names start with `prefix` (stripped) to a safetensors file at `path`
+ * (atomically), as TI_ST_F32 or TI_ST_F16. */
+tinv_status ti_weights_save(const ti_weights *w, const char *prefix, ti_st_dtype dtype, const char *path);
 
 size_t ti_weights_count(const ti_weights *w);
 ts_dtype ti_weights_dtype(const ti_weights *w);

@@ -79,4 +79,17 @@ const char *ts_blas_library(void)
     return path.c_str();
 }
 
+int ts_set_blas_threads(int n)
+{
+    // OpenBLAS keeps its own pthread pool beside ATen's OpenMP threads; on few cores the two
+    // pools take turns spinning (measured 2x slower on small training steps). Only OpenBLAS
+    // exports this setter; other BLAS libraries are left alone.
+    using setter = void (*)(int);
+    auto set = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    if (set == nullptr)
+        return 0;
+    set(n);
+    return 1;
+}
+
 } // extern "C"

@@ -57,6 +57,8 @@ int ts_get_num_threads(void);
 /* libtorch version ("1.13.1"), the resolved BLAS library path, oneDNN availability. */
 const char *ts_torch_version(void);
 const char *ts_blas_library(void);
+/* Threads of OpenBLAS's own pool; returns 1 when the BLAS in use is OpenBLAS (set), else 0. */
+int ts_set_blas_threads(int n);
 int ts_has_mkldnn(void);
 /* Number of tensor handles created and not yet freed (all threads). */
 long ts_live_tensors(void);

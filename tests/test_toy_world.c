@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "image.h"
+#include "tinv.h"
 #include "toy_world.h"
 
 static char tmpdir[] = "/tmp/tinv_toy_XXXXXX";
@@ -317,6 +318,76 @@ static int remove_entry(const char *path, const struct stat *sb, int type, struc
     return remove(path);
 }
 
+/* A held-out colour is never drawn, neither as a shape nor as a background tint, and without
+ * exclusions the stream gives the same scenes as before the option existed (same picks). */
+static void test_held_out_colour(void)
+{
+    ti_toy_options o;
+    ti_toy_options_default(&o);
+    o.exclude_colour = TI_TOY_PURPLE;
+    uint64_t rng = 5;
+    int seen[TI_TOY_N_COLOURS] = {0};
+    for (int i = 0; i < 3000; i++) {
+        ti_toy_scene s;
+        ti_toy_random_scene(&rng, 32, &o, &s);
+        CHECK(s.colour != TI_TOY_PURPLE);
+        CHECK(s.background_colour != TI_TOY_BG_COLOUR(TI_TOY_PURPLE));
+        CHECK(s.background_colour != TI_TOY_BG_COLOUR(s.colour));
+        seen[s.colour]++;
+    }
+    for (int c = 0; c < TI_TOY_N_COLOURS; c++)
+        CHECK(c == TI_TOY_PURPLE || seen[c] > 400);
+    /* forcing wins over exclusion */
+    o.force_colour = TI_TOY_PURPLE;
+    ti_toy_scene s;
+    ti_toy_random_scene(&rng, 32, &o, &s);
+    CHECK(s.colour == TI_TOY_PURPLE);
+}
+
+static void test_caption_parts(void)
+{
+    ti_toy_scene s = {0};
+    s.shape = TI_TOY_CROSS;
+    s.colour = TI_TOY_RED;
+    s.size = TI_TOY_LARGE;
+    s.background = TI_TOY_STRIPED;
+    s.background_colour = TI_TOY_BG_WHITE;
+    char buf[200];
+    CHECK(ti_toy_caption_parts(&s, 0, buf, sizeof buf) > 0 && strcmp(buf, "a cross") == 0);
+    CHECK(ti_toy_caption_parts(&s, TI_TOY_SAY_COLOUR, buf, sizeof buf) > 0 && strcmp(buf, "a red cross") == 0);
+    ti_toy_caption_parts(&s, TI_TOY_SAY_SIZE | TI_TOY_SAY_BG_COLOUR, buf, sizeof buf);
+    CHECK(strcmp(buf, "a large cross on a white background") == 0);
+    ti_toy_caption_parts(&s, TI_TOY_SAY_BG_KIND, buf, sizeof buf);
+    CHECK(strcmp(buf, "a cross on a striped background") == 0);
+    char full[200];
+    ti_toy_caption(&s, full, sizeof full);
+    ti_toy_caption_parts(&s, TI_TOY_SAY_ALL, buf, sizeof buf);
+    CHECK(strcmp(buf, full) == 0 && strcmp(full, "a large red cross on a striped white background") == 0);
+}
+
+/* The public face: forced names hold, the checker reads them back, bad input is refused. */
+static void test_public_api(void)
+{
+    uint8_t rgb[32 * 32 * 3];
+    char caption[128];
+    const char *shape = NULL, *colour = NULL;
+    CHECK(tinv_toy_draw(3, 32, "ring", "purple", rgb, caption, sizeof caption) == TINV_OK);
+    CHECK(strstr(caption, "purple ring") != NULL);
+    CHECK(tinv_toy_classify(rgb, 32, &shape, &colour) == TINV_OK);
+    CHECK(shape && colour && strcmp(shape, "ring") == 0 && strcmp(colour, "purple") == 0);
+    CHECK(tinv_toy_draw(3, 32, NULL, NULL, rgb, NULL, 0) == TINV_OK);
+    CHECK(tinv_toy_draw(3, 32, "hexagon", NULL, rgb, NULL, 0) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(tinv_last_error(), "hexagon") != NULL);
+    CHECK(tinv_toy_draw(3, 32, NULL, "teal", rgb, NULL, 0) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_toy_draw(3, 8, NULL, NULL, rgb, NULL, 0) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_toy_draw(3, 32, NULL, NULL, rgb, caption, 5) == TINV_ERR_INVALID_ARGUMENT);
+    CHECK(tinv_toy_draw(3, 32, NULL, NULL, NULL, NULL, 0) == TINV_ERR_INVALID_ARGUMENT);
+    memset(rgb, 200, sizeof rgb); /* a blank picture: nothing stands out */
+    shape = colour = "x";
+    CHECK(tinv_toy_classify(rgb, 32, &shape, &colour) == TINV_OK && shape == NULL && colour == NULL);
+    CHECK(tinv_toy_classify(rgb, 2000, &shape, &colour) == TINV_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     if (mkdtemp(tmpdir) == NULL) {
@@ -327,6 +398,9 @@ int main(void)
     RUN(test_determinism);
     RUN(test_held_out_and_forced);
     RUN(test_captions);
+    RUN(test_held_out_colour);
+    RUN(test_caption_parts);
+    RUN(test_public_api);
     RUN(test_shape_off_border);
     RUN(test_classify_nothing);
     RUN(test_checker_accuracy_64);

@@ -216,7 +216,7 @@ static const char *mixed_dir(void)
         !write_png(check_tmp_path(d, "e_alpha.png"), 32, 32, 4, clear_px) ||
         !write_png(check_tmp_path(d, ".hidden.png"), 40, 40, 3, smooth_px) ||
         !write_truncated_png(check_tmp_path(d, "truncated.png")) ||
-        !check_write_file(check_tmp_path(d, "notes.txt"), "not an image\n", 13))
+        !check_write_file(check_tmp_path(d, "notes.md"), "not an image\n", 13))
         return NULL;
     ti_image jpg = make_image(64, 80, 3, smooth_px);
     tinv_status st = ti_jpeg_write(check_tmp_path(d, "b_photo.jpg"), &jpg, 90, NULL, 0);
@@ -257,7 +257,7 @@ static void test_load_mixed_folder(void)
     }
 
     /* Warnings: each skipped file by name with its reason, and the upscaled one with its size. */
-    int warnings_ok = count_warnings(&cap, NULL) == 3 && count_warnings(&cap, "notes.txt") == 1 &&
+    int warnings_ok = count_warnings(&cap, NULL) == 3 && count_warnings(&cap, "notes.md") == 1 &&
                       count_warnings(&cap, "truncated.png") == 1 && count_warnings(&cap, "f_small.png") == 1 &&
                       count_warnings(&cap, "16x20") == 1 && count_warnings(&cap, "upscal") == 1 &&
                       count_warnings(&cap, "unrecognised") == 1;
@@ -467,6 +467,30 @@ static void test_load_trailing_slash_quiet(void)
     CHECK(ok);
 }
 
+/* "<stem>.txt" beside a picture is its caption: not an image (no warning, not skipped), kept
+ * when it holds "{}", refused with a warning naming the picture when it does not. */
+static void test_captions_beside_images(void)
+{
+    const char *dir = make_dir("captions");
+    CHECK(dir != NULL);
+    CHECK(write_png(check_tmp_path(dir, "a.png"), 20, 20, 3, gradient_px));
+    CHECK(write_png(check_tmp_path(dir, "b.png"), 20, 20, 3, smooth_px));
+    CHECK(write_png(check_tmp_path(dir, "c.png"), 20, 20, 3, smooth_px));
+    const char *a = "a large red {} on a plain white background\r\nsecond line ignored\n", *b = "no placeholder\n";
+    CHECK(check_write_file(check_tmp_path(dir, "a.txt"), a, strlen(a)));
+    CHECK(check_write_file(check_tmp_path(dir, "b.txt"), b, strlen(b)));
+    captured cap;
+    ti_logger log = capture_logger(&cap);
+    ti_train_images set;
+    CHECK(ti_train_images_load(dir, 16, &log, &set) == TINV_OK);
+    int ok = set.count == 3 && set.skipped == 0 && set.items[0].caption != NULL &&
+             strcmp(set.items[0].caption, "a large red {} on a plain white background") == 0 &&
+             set.items[1].caption == NULL && set.items[2].caption == NULL &&
+             count_warnings(&cap, "b.png") == 1 && count_warnings(&cap, "skipping") == 0;
+    ti_train_images_free(&set);
+    CHECK(ok);
+}
+
 /* ---- templates ------------------------------------------------------------------------- */
 
 static size_t slots(const char *s)
@@ -619,6 +643,7 @@ int main(void)
     RUN(test_crop_matches_image_module);
     RUN(test_load_errors);
     RUN(test_load_trailing_slash_quiet);
+    RUN(test_captions_beside_images);
     RUN(test_builtin_templates);
     RUN(test_template_file);
     RUN(test_template_file_errors);
