@@ -624,7 +624,9 @@ TINV_API tinv_optimizer *tinv_trainer_optimizer(tinv_trainer *trainer);
 /**
  * Training pictures: every PNG/JPEG in folder `dir` (not recursive). Files that are not images or
  * are corrupt are skipped with a warning naming them; TINV_ERR_INVALID_ARGUMENT if none remain.
- * Pictures are read when the run starts.
+ * Pictures are read when the run starts. A picture's caption is the first line of the `.txt` file
+ * with the same name beside it ("cat.png" -> "cat.txt"): a template with `{}` used for that picture
+ * instead of the templates (one without `{}` is ignored with a warning).
  */
 TINV_API tinv_status tinv_trainer_set_images(tinv_trainer *trainer, const char *dir);
 /**
@@ -688,6 +690,32 @@ TINV_API int tinv_trainer_get_step(const tinv_trainer *trainer);
 /** @{ */
 /** Write the demo model as a diffusers folder at `dir` (created if missing), reproducibly from `seed`. */
 TINV_API tinv_status tinv_demo_model_write(const char *dir, uint64_t seed);
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Toy world
+ * The procedural world the bundled toy model (`toy/model` in the source tree) was trained on:
+ * one shape ("circle", "square", "triangle", "ring", "cross") in one colour ("red", "green",
+ * "blue", "yellow", "purple", "orange"), small or large, on a plain, gradient or striped
+ * background, with a caption that names it all ("a small red circle on a striped blue
+ * background"). The toy model never saw rings nor purple: textual inversion can teach it them.
+ */
+/** @{ */
+/**
+ * Draw one picture of `side`×`side` (16…1024) RGB8 pixels into `rgb` from `seed`. `shape` and
+ * `colour` force that attribute (names as above) or are NULL for a random one; everything else is
+ * random. `caption` (may be NULL with `caption_cap` 0) receives the caption.
+ * @return TINV_ERR_INVALID_ARGUMENT for an unknown name, a bad side or a too small caption buffer.
+ */
+TINV_API tinv_status tinv_toy_draw(uint64_t seed, int side, const char *shape, const char *colour, uint8_t *rgb,
+                                   char *caption, size_t caption_cap);
+/**
+ * The toy world's checker: which shape and colour does the `side`×`side` RGB8 picture show?
+ * `*shape` and `*colour` (either pointer may be NULL) receive static names, or NULL when nothing
+ * stands out from the background. Its accuracy on fresh generated pictures is 100 % at 32 and
+ * 64 pixels (tests/test_toy_world.c); it assumes the background reaches the picture's border.
+ */
+TINV_API tinv_status tinv_toy_classify(const uint8_t *rgb, int side, const char **shape, const char **colour);
 /** @} */
 
 #ifdef __cplusplus
