@@ -8,6 +8,7 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make demo             textual inversion end to end with a tiny built-in model (no download)
 #   make examples         build examples/*.c against the build tree (examples/README.md)
+#   make toy-model / toy-eval / bench-toy   retrain / measure the toy-world model (docs/toy-world.md)
 #   make TORCH_DIR=<dir with include/ and lib/>   build against another libtorch (e.g. CUDA)
 #   make DEPS_PREFIX=<dir>  look for the -dev libraries' headers/libs there too (GPU machine)
 
@@ -106,6 +107,11 @@ $(STATIC): $(LIB_OBJ)
 	ar rcs $@ $^
 
 # The CLI uses only the public API, through the shared library.
+# tinv demo --toy looks for the toy model in this source tree, then where make install puts it.
+TOY_MODEL_DATADIR := $(PREFIX)/share/tinv/toy-model
+$(BUILD)/obj/cli/cmd_demo_toy.o: CFLAGS_ALL += -DTINV_TOY_MODEL_SOURCE='"$(CURDIR)/toy/model"' \
+    -DTINV_TOY_MODEL_INSTALLED='"$(TOY_MODEL_DATADIR)"'
+
 $(CLI): $(CLI_OBJ) $(BUILD)/libtinv.so
 	$(CC) -o $@ $(CLI_OBJ) $(LDFLAGS_ALL) -L$(BUILD) -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' -ltinv
 
@@ -143,12 +149,16 @@ install: all
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtinv.so
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/tinv
+	for d in scheduler text_encoder tokenizer unet vae; do install -d $(DESTDIR)$(TOY_MODEL_DATADIR)/$$d && \
+	    install -m 644 toy/model/$$d/* $(DESTDIR)$(TOY_MODEL_DATADIR)/$$d/; done
+	install -m 644 toy/model/model_index.json $(DESTDIR)$(TOY_MODEL_DATADIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@TORCH_LIBS@|$(TORCH_LIBS)|g' -e 's|@DEP_LIBS@|$(DEP_LIBS)|g' \
 	    pkgconfig/tinv.pc.in > $(DESTDIR)$(PCDIR)/tinv.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/tinv.h $(DESTDIR)$(LIBDIR)/libtinv.* $(DESTDIR)$(BINDIR)/tinv $(DESTDIR)$(PCDIR)/tinv.pc
+	rm -rf $(DESTDIR)$(TOY_MODEL_DATADIR)
 
 clean:
 	rm -rf build build-asan
@@ -240,6 +250,29 @@ bench-train: $(BUILD)/bench_train
 	$(BUILD)/bench_train --vocab $(dir $(FIXTURES))clip/bpe_simple_vocab_16e6.txt.gz $(BENCH_ARGS)
 
 .PHONY: bench-train
+
+# ---- toy world (issue 9): the committed toy/model and its evaluation ------------------------------
+#   make toy-model [TOY_ARGS=...]   retrain toy/model from its seed (~40 min on 2 cores)
+$(BUILD)/toy_build_model: toy/build_model.c $(STATIC)
+	$(CXX) -x c -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Ilib -Ishim -x none -o $@ toy/build_model.c $(STATIC) \
+	    $(LDFLAGS_ALL) $(TORCH_LIBS) $(DEP_LIBS)
+
+toy-model: $(BUILD)/toy_build_model
+	$(BUILD)/toy_build_model --out toy/model $(TOY_ARGS)
+
+#   make bench-toy [BENCH_ARGS=--quick]   caption following and TI recall of toy/model (figures only)
+#   make toy-eval                         the same, full size, writing the grids in docs/toy/
+$(BUILD)/bench_toy: bench/bench_toy.c $(STATIC)
+	$(CXX) -x c -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Ilib -Ishim -x none -o $@ bench/bench_toy.c $(STATIC) \
+	    $(LDFLAGS_ALL) $(TORCH_LIBS) $(DEP_LIBS)
+
+bench-toy: $(BUILD)/bench_toy
+	$(BUILD)/bench_toy toy/model $(BENCH_ARGS)
+
+toy-eval: $(BUILD)/bench_toy
+	$(BUILD)/bench_toy toy/model --out docs/toy | tee docs/toy/results.txt
+
+.PHONY: toy-model bench-toy toy-eval
 
 # ---- demo: train and sample with the tiny built-in model, no download ----------------------------
 demo: $(CLI)

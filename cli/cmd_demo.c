@@ -25,7 +25,9 @@ static int usage(FILE *out)
             "ring to DIR/images, trains the token %s on them (tinv train, 64x64, 300 steps), saves it\n"
             "as DIR/ring.safetensors (diffusers) and DIR/ring-a1111.safetensors (AUTOMATIC1111), and\n"
             "samples 2x2 grids of \"a photo of a %s\" and \"a photo of a %s\" (tinv sample) to\n"
-            "DIR/grid-learned.png and DIR/grid-init-word.png.\n",
+            "DIR/grid-learned.png and DIR/grid-init-word.png.\n\n"
+            "tinv demo --toy [DIR] runs the same on the bundled toy model, trained by the library on\n"
+            "captioned shape pictures (tinv demo --toy --help).\n",
             N_PICTURES, TOKEN, TOKEN, INIT_WORD);
     return out == stdout ? 0 : 2;
 }
@@ -142,6 +144,9 @@ static int write_diffusers_copy(const char *model_dir, const char *a1111, const 
 int cmd_demo(int argc, char **argv)
 {
     const char *dir = "tinv-demo";
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--toy") == 0)
+            return cmd_demo_toy(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return usage(stdout);

@@ -7,5 +7,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_demo_toy(int argc, char **argv); /* tinv demo --toy */
 
 #endif

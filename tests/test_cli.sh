@@ -66,6 +66,21 @@ if "$TINV" demo "$tmp/demo" >"$tmp/demo.out" 2>"$tmp/err"; then
     else bad "demo outputs: $(ls "$tmp/demo")"; fi
 else bad "demo: $(tail -3 "$tmp/err")"; fi
 
+# The toy demo: the toy model ships in toy/, the pictures come from the toy world. It must run end
+# to end and report what the checker saw in each row (how much it learns is measured by
+# make bench-toy, not asserted here: see docs/toy-world.md).
+if "$TINV" demo --toy "$tmp/toy" --steps 100 >"$tmp/toy.out" 2>"$tmp/err"; then
+    if is_png "$tmp/toy/grid.png" && [ -s "$tmp/toy/ring.safetensors" ] && [ -s "$tmp/toy/images/ring-0.txt" ] &&
+        grep -q '{}' "$tmp/toy/images/ring-0.txt" && grep -Eq 'row 1 .* [0-8]/8 rings' "$tmp/toy.out" &&
+        grep -Eq 'row 3 .* [0-8]/8 rings' "$tmp/toy.out"; then
+        ok "demo --toy runs end to end ($(grep -E 'row [13]' "$tmp/toy.out" | tr -s ' ' | tr '\n' ';'))"
+    else bad "demo --toy outputs: $(ls "$tmp/toy"); $(tail -5 "$tmp/toy.out")"; fi
+else bad "demo --toy: $(tail -3 "$tmp/err")"; fi
+TINV_TOY_MODEL="$tmp/no-such-model" "$TINV" demo --toy "$tmp/toy2" >/dev/null 2>"$tmp/err"
+if [ $? -eq 1 ] && grep -q "no toy model at $tmp/no-such-model" "$tmp/err"; then
+    ok "demo --toy without a toy model says where it looked"
+else bad "demo --toy without a toy model: $(cat "$tmp/err")"; fi
+
 if [ -d "$FIX/sd1-tiny" ]; then
     m="$FIX/sd1-tiny"
     if "$TINV" sample --model "$m" --steps 2 --width 64 --height 64 --out "$tmp/x.png" 2>"$tmp/err" &&

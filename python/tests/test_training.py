@@ -742,3 +742,19 @@ def test_demo_model_train_and_sample(tmp_path, pictures):
         tinv.write_demo_model(str(tmp_path / "x"), seed="1")
     with pytest.raises(ValueError):
         tinv.write_demo_model(str(tmp_path / "x"), seed=-1)
+
+
+def test_toy_world_draw_and_classify():
+    img, caption = tinv.toy_draw(3, 32, shape="ring", colour="purple")
+    assert (img.width, img.height, img.channels) == (32, 32, 3)
+    assert "purple ring" in caption
+    assert tinv.toy_classify(img) == ("ring", "purple")
+    again, caption2 = tinv.toy_draw(3, 32, shape="ring", colour="purple")
+    assert again == img and caption2 == caption
+    assert tinv.toy_classify(tinv.Image(bytes([200]) * (32 * 32 * 3), 32, 32)) == (None, None)
+    with pytest.raises(tinv.InvalidArgumentError, match="hexagon"):
+        tinv.toy_draw(1, 32, shape="hexagon")
+    with pytest.raises(tinv.InvalidArgumentError):
+        tinv.toy_draw(1, 8)
+    with pytest.raises(TypeError):
+        tinv.toy_classify(b"not an image")

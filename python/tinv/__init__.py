@@ -26,6 +26,7 @@ from .images import Image, to_pil, write_image
 from .model import Model, ModelProperty
 from .sampler import SCHEDULERS, Sampler
 from .tokenizer import Tokenizer
+from .toy import COLOURS as TOY_COLOURS, SHAPES as TOY_SHAPES, toy_classify, toy_draw
 from .training import EmbeddingFormat, LRSchedule, Optimizer, Trainer, TrainResult
 
 #: Short name of :class:`CancelledError` (a progress callback stopped a run).
@@ -38,6 +39,7 @@ __all__ = [
     "device_check", "cuda_device_count", "status_str", "library_path",
     "Tokenizer", "Model", "ModelProperty", "LogLevel", "DType", "Status",
     "Sampler", "SCHEDULERS", "Image", "to_pil", "write_image", "write_demo_model",
+    "toy_draw", "toy_classify", "TOY_SHAPES", "TOY_COLOURS",
     "Optimizer", "Trainer", "TrainResult", "LRSchedule", "EmbeddingFormat", "Cancelled",
     "Error", "InvalidArgumentError", "TinvIOError", "BadFormatError", "UnsupportedError",
     "OutOfMemoryError", "DeviceError", "CancelledError", "NumericError", "InternalError",

@@ -158,6 +158,9 @@ _PROTOTYPES = {
     "tinv_trainer_get_step": (c_int, [_H]),
     # demo model
     "tinv_demo_model_write": (c_status, [c_char_p, c_uint64]),
+    # toy world
+    "tinv_toy_draw": (c_status, [c_uint64, c_int, c_char_p, c_char_p, c_uint8_p, c_char_p, c_size_t]),
+    "tinv_toy_classify": (c_status, [c_uint8_p, c_int, POINTER(c_char_p), POINTER(c_char_p)]),
 }
 
 
