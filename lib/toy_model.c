@@ -15,8 +15,8 @@
 #include "train_loss.h"
 #include "weights.h"
 
-/* Small enough to train on two cores in well under an hour: a 32x32 picture is a 16x16x4
- * latent (VAE factor 2); cross-attention at both UNet levels so captions steer the shape. */
+/* Small enough to train on two cores in about an hour: a 32x32 picture is a 16x16x4 latent
+ * (VAE factor 2); cross-attention at both UNet levels so captions can steer the shape. */
 static const ti_tiny_spec toy_spec_base = {
     .text_width = 64, .text_layers = 2, .text_heads = 4, .text_ff = 256,
     .unet_channels = {32, 64}, .unet_cross = {1, 1}, .unet_levels = 2, .unet_heads = 4, .unet_sample = 16,
@@ -110,7 +110,8 @@ static void report(const ti_toy_train_config *c, const char *stage, int step, in
         c->progress(c->user, stage, step, total, loss);
 }
 
-/* An optimizer over every weight of one store. */
+/* An optimizer over every weight of one or two stores (`b` may be NULL), cosine schedule with a
+ * 5 % warm-up, no weight decay. */
 static tinv_status store_optimizer(const ti_weights *a, const ti_weights *b, double lr, int steps,
                                    tinv_optimizer **out)
 {

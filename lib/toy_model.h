@@ -37,7 +37,7 @@ void ti_toy_train_defaults(ti_toy_train_config *c);
 
 /* Write the toy model's diffusers folder into `dir` (created; files replaced atomically): random
  * weights from the seed, then the training stages. The tokenizer's words are the captions' words
- * without the held-out names. Takes tens of minutes on two cores with the defaults. */
+ * without the held-out names. About an hour on two cores with the defaults. */
 tinv_status ti_toy_model_build(const char *dir, const ti_toy_train_config *c);
 
 /* Continue training text encoder and UNet of the model in `dir` for refine_steps at refine_lr,

@@ -58,8 +58,9 @@ int main(int argc, char **argv)
     ts_set_blas_threads(1); /* ATen's threads do the parallel work; see shim/runtime.cpp */
     c.progress = progress;
     t0 = now();
-    printf("toy model -> %s: seed %llu, %d threads, VAE %d x %d, text+UNet %d x %d\n", out,
-           (unsigned long long)c.seed, threads, c.vae_steps, c.vae_batch, c.unet_steps, c.unet_batch);
+    printf("toy model -> %s (%s): seed %llu, %d threads, VAE %d x %d, text+UNet %d x %d, refine %d\n", out, stage,
+           (unsigned long long)c.seed, threads, c.vae_steps, c.vae_batch, c.unet_steps, c.unet_batch,
+           c.refine_steps);
     tinv_status st = TINV_OK;
     if (strcmp(stage, "refine") != 0)
         st = ti_toy_model_build(out, &c);
