@@ -85,26 +85,27 @@ static int draw_pictures(const char *dir)
     uint8_t rgb[SIDE * SIDE * 3];
     char path[4200], caption[200];
     for (int i = 0; i < N_PICTURES; i++) {
-        if (tinv_toy_draw(100 + (uint64_t)i, SIDE, "ring", colours[i], rgb, caption, sizeof caption) != TINV_OK)
-            break;
         snprintf(path, sizeof path, "%s/ring-%d.png", dir, i);
-        if (tinv_image_write(path, rgb, SIDE, SIDE, 3, 1, 0, 95, NULL) != TINV_OK)
-            break;
-        char *word = strstr(caption, " ring");
+        if (tinv_toy_draw(100 + (uint64_t)i, SIDE, "ring", colours[i], rgb, caption, sizeof caption) != TINV_OK ||
+            tinv_image_write(path, rgb, SIDE, SIDE, 3, 1, 0, 95, NULL) != TINV_OK) {
+            fprintf(stderr, "tinv demo: %s\n", tinv_last_error());
+            return 0;
+        }
+        /* the caption with the concept's own word replaced by {} */
+        const char *word = strstr(caption, " ring");
+        int before = word ? (int)(word - caption) : 0;
+        const char *after = word ? word + strlen(" ring") : "";
         snprintf(path, sizeof path, "%s/ring-%d.txt", dir, i);
-        FILE *f = fopen(path, "w");
-        if (word == NULL || f == NULL ||
-            fprintf(f, "%.*s {}%s\n", (int)(word - caption), caption, word + strlen(" ring")) < 0 || fclose(f) != 0) {
-            fprintf(stderr, "tinv demo: cannot write %s\n", path);
+        FILE *f = word ? fopen(path, "w") : NULL;
+        int written = f != NULL && fprintf(f, "%.*s {}%s\n", before, caption, after) > 0;
+        if (f != NULL && fclose(f) != 0)
+            written = 0;
+        if (!written) {
+            fprintf(stderr, "tinv demo: cannot write %s: %s\n", path, word ? strerror(errno) : "unexpected caption");
             return 0;
         }
         if (i == 0)
-            printf("training caption, e.g.: %.*s %s%s\n", (int)(word - caption), caption, TOKEN,
-                   word + strlen(" ring"));
-    }
-    if (tinv_last_status() != TINV_OK && access(path, F_OK) != 0) {
-        fprintf(stderr, "tinv demo: %s\n", tinv_last_error());
-        return 0;
+            printf("training caption, e.g.: %.*s %s%s\n", before, caption, TOKEN, after);
     }
     return 1;
 }
