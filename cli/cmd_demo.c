@@ -1,14 +1,12 @@
 /* tinv demo: the whole textual-inversion round trip with no download — write the tiny demo
  * model, draw a few training pictures, train a token with `tinv train`, and sample with it
  * through `tinv sample`, printing each command so it can be rerun on a real model. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "commands.h"
+#include "demo_common.h"
 #include "tinv.h"
 
 enum { SIDE = 64, N_PICTURES = 5 };
@@ -30,22 +28,6 @@ static int usage(FILE *out)
             "captioned shape pictures (tinv demo --toy --help).\n",
             N_PICTURES, TOKEN, TOKEN, INIT_WORD);
     return out == stdout ? 0 : 2;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int make_dir(const char *path)
-{
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "tinv demo: cannot create %s: %s\n", path, strerror(errno));
-        return 0;
-    }
-    return 1;
 }
 
 /* A red ring on a light, slightly shaded background. Each pixel averages 4x4 sub-samples, so
@@ -93,26 +75,6 @@ static int draw_pictures(const char *dir)
     return 1;
 }
 
-/* Print a command line, quoting what the shell would split or expand. */
-static void print_command(char **argv)
-{
-    printf("\n$ tinv");
-    for (int i = 0; argv[i] != NULL; i++)
-        printf(strpbrk(argv[i], " <>\"'$&;|*?") || !argv[i][0] ? " '%s'" : " %s", argv[i]);
-    printf("\n");
-    fflush(stdout);
-}
-
-/* Run a CLI command in-process, as if typed. */
-static int run_command(int (*cmd)(int, char **), char **argv)
-{
-    int argc = 0;
-    while (argv[argc] != NULL)
-        argc++;
-    print_command(argv);
-    return cmd(argc, argv);
-}
-
 /* The demo vocabulary is byte-level with few merges, so "circle" may be several tokens. */
 static int init_is_one_token(const char *model_dir)
 {
@@ -122,23 +84,6 @@ static int init_is_one_token(const char *model_dir)
               tinv_tokenizer_encode(tok, INIT_WORD, 0, NULL, 0, &n, NULL) == TINV_OK && n == 3; /* BOS word EOS */
     tinv_tokenizer_free(tok);
     return one;
-}
-
-/* The trainer wrote the AUTOMATIC1111 file (which keeps the step count); the diffusers file
- * is the same vectors under the token's own name. */
-static int write_diffusers_copy(const char *model_dir, const char *a1111, const char *diffusers)
-{
-    tinv_model *model = NULL;
-    tinv_tokenizer *tok = NULL;
-    int ok = tinv_model_load(model_dir, NULL, &model) == TINV_OK &&
-             tinv_tokenizer_load(model_dir, NULL, &tok) == TINV_OK &&
-             tinv_model_load_embedding(model, tok, a1111, TOKEN, NULL, 0) == TINV_OK &&
-             tinv_model_save_embedding(model, TOKEN, diffusers, TINV_EMBEDDING_DIFFUSERS) == TINV_OK;
-    if (!ok)
-        fprintf(stderr, "tinv demo: %s\n", tinv_last_error());
-    tinv_tokenizer_free(tok);
-    tinv_model_free(model);
-    return ok;
 }
 
 int cmd_demo(int argc, char **argv)
@@ -156,7 +101,7 @@ int cmd_demo(int argc, char **argv)
         }
         dir = argv[i];
     }
-    double t0 = now_seconds();
+    double t0 = demo_now();
     char model[4096], images[4096], a1111[4096], diffusers[4096], learned[4096], init_grid[4096],
         state[4096];
     snprintf(model, sizeof model, "%s/model", dir);
@@ -167,7 +112,7 @@ int cmd_demo(int argc, char **argv)
     snprintf(init_grid, sizeof init_grid, "%s/grid-init-word.png", dir);
     snprintf(state, sizeof state, "%s/ring-a1111.state.safetensors", dir);
 
-    if (!make_dir(dir) || !make_dir(images))
+    if (!demo_make_dir(dir) || !demo_make_dir(images))
         return 1;
     if (tinv_demo_model_write(model, 0) != TINV_OK) {
         fprintf(stderr, "tinv demo: writing the demo model: %s\n", tinv_last_error());
@@ -188,22 +133,22 @@ int cmd_demo(int argc, char **argv)
         printf("'%s' is several tokens in the demo vocabulary: the token starts from their mean\n", INIT_WORD);
         train[sizeof train / sizeof train[0] - 2] = average;
     }
-    int rc = run_command(cmd_train, train);
+    int rc = demo_run_command(cmd_train, train);
     if (rc != 0)
         return rc;
-    if (!write_diffusers_copy(model, a1111, diffusers))
+    if (!demo_write_diffusers_copy(model, a1111, diffusers, TOKEN))
         return 1;
 
     char prompt_learned[] = "a photo of a <ring>", prompt_init[] = "a photo of a circle";
     char *sample_learned[] = {"sample", "--model", model, "--embedding", diffusers, "--prompt", prompt_learned,
                               "-n", "4", "--grid", "--seed", "1", "--width", "64", "--height", "64", "--steps", "20",
                               "--cfg", "7.5", "--out", learned, NULL};
-    if ((rc = run_command(cmd_sample, sample_learned)) != 0)
+    if ((rc = demo_run_command(cmd_sample, sample_learned)) != 0)
         return rc;
     char *sample_init[] = {"sample", "--model", model, "--prompt", prompt_init, "-n", "4", "--grid", "--seed", "1",
                            "--width", "64", "--height", "64", "--steps", "20", "--cfg", "7.5", "--out", init_grid,
                            NULL};
-    if ((rc = run_command(cmd_sample, sample_init)) != 0)
+    if ((rc = demo_run_command(cmd_sample, sample_init)) != 0)
         return rc;
 
     char pictures[4200];
@@ -217,7 +162,7 @@ int cmd_demo(int argc, char **argv)
         {learned, "2x2 grid of \"a photo of a <ring>\", seeds 1-4"},
         {init_grid, "2x2 grid of \"a photo of a circle\" (the init word), same seeds"},
     };
-    printf("\ndemo finished in %.1f s; wrote:\n", now_seconds() - t0);
+    printf("\ndemo finished in %.1f s; wrote:\n", demo_now() - t0);
     size_t n = sizeof written / sizeof written[0], width = 0;
     for (size_t i = 0; i < n; i++)
         width = strlen(written[i][0]) > width ? strlen(written[i][0]) : width;

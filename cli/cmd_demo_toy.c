@@ -7,11 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "demo_common.h"
 #include "tinv.h"
 
 enum { SIDE = 32, N_PICTURES = 5, N_SAMPLES = 8, ZOOM = 4 };
@@ -42,22 +41,6 @@ static int usage(FILE *out)
             "The toy model is looked for at --model, $TINV_TOY_MODEL, %s, then %s.\n",
             N_PICTURES, TOKEN, N_SAMPLES, TOKEN, TOKEN, INIT_WORD, TINV_TOY_MODEL_SOURCE, TINV_TOY_MODEL_INSTALLED);
     return out == stdout ? 0 : 2;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int make_dir(const char *path)
-{
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "tinv demo: cannot create %s: %s\n", path, strerror(errno));
-        return 0;
-    }
-    return 1;
 }
 
 static int is_model(const char *dir)
@@ -108,43 +91,6 @@ static int draw_pictures(const char *dir)
             printf("training caption, e.g.: %.*s %s%s\n", before, caption, TOKEN, after);
     }
     return 1;
-}
-
-/* Print a command line, quoting what the shell would split or expand. */
-static void print_command(char **argv)
-{
-    printf("\n$ tinv");
-    for (int i = 0; argv[i] != NULL; i++)
-        printf(strpbrk(argv[i], " <>\"'$&;|*?") || !argv[i][0] ? " '%s'" : " %s", argv[i]);
-    printf("\n");
-    fflush(stdout);
-}
-
-/* Run a CLI command in-process, as if typed. */
-static int run_command(int (*cmd)(int, char **), char **argv)
-{
-    int argc = 0;
-    while (argv[argc] != NULL)
-        argc++;
-    print_command(argv);
-    return cmd(argc, argv);
-}
-
-/* The trainer wrote the AUTOMATIC1111 file (which keeps the step count); the diffusers file
- * is the same vectors under the token's own name. */
-static int write_diffusers_copy(const char *model_dir, const char *a1111, const char *diffusers)
-{
-    tinv_model *model = NULL;
-    tinv_tokenizer *tok = NULL;
-    int ok = tinv_model_load(model_dir, NULL, &model) == TINV_OK &&
-             tinv_tokenizer_load(model_dir, NULL, &tok) == TINV_OK &&
-             tinv_model_load_embedding(model, tok, a1111, TOKEN, NULL, 0) == TINV_OK &&
-             tinv_model_save_embedding(model, TOKEN, diffusers, TINV_EMBEDDING_DIFFUSERS) == TINV_OK;
-    if (!ok)
-        fprintf(stderr, "tinv demo: %s\n", tinv_last_error());
-    tinv_tokenizer_free(tok);
-    tinv_model_free(model);
-    return ok;
 }
 
 typedef struct demo_row {
@@ -212,7 +158,7 @@ int cmd_demo_toy(int argc, char **argv)
             dir = argv[i];
         }
     }
-    double t0 = now_seconds();
+    double t0 = demo_now();
     char *model = (char *)find_toy_model(given_model);
     if (!is_model(model)) {
         fprintf(stderr,
@@ -227,7 +173,7 @@ int cmd_demo_toy(int argc, char **argv)
     snprintf(diffusers, sizeof diffusers, "%s/ring.safetensors", dir);
     snprintf(grid, sizeof grid, "%s/grid.png", dir);
     snprintf(state, sizeof state, "%s/ring-a1111.state.safetensors", dir);
-    if (!make_dir(dir) || !make_dir(images) || !draw_pictures(images))
+    if (!demo_make_dir(dir) || !demo_make_dir(images) || !draw_pictures(images))
         return 1;
     printf("drew %d ring pictures (%dx%d) with captions to %s; the toy model %s never saw a ring\n", N_PICTURES,
            SIDE, SIDE, images, model);
@@ -236,10 +182,10 @@ int cmd_demo_toy(int argc, char **argv)
     char *train[] = {"train", "--model", model, "--images", images, "--token", token, "--init", init,
                      "--resolution", "32", "--steps", steps, "--batch", "4", "--lr", "2e-2", "--format", "a1111",
                      "--out", a1111, NULL};
-    int rc = run_command(cmd_train, train);
+    int rc = demo_run_command(cmd_train, train);
     if (rc != 0)
         return rc;
-    if (!write_diffusers_copy(model, a1111, diffusers))
+    if (!demo_write_diffusers_copy(model, a1111, diffusers, TOKEN))
         return 1;
 
     demo_row rows[3] = {{"a <ring>", 0, 0}, {"a yellow <ring>", 0, 0}, {"a circle", 0, 0}};
@@ -247,7 +193,7 @@ int cmd_demo_toy(int argc, char **argv)
            N_SAMPLES, rows[0].prompt, rows[1].prompt, rows[2].prompt);
     char prompt[] = "a <ring>", out_one[4200], n[] = "8";
     snprintf(out_one, sizeof out_one, "%s/a-ring.png", dir);
-    print_command((char *[]){"sample", "--model", model, "--embedding", diffusers, "--prompt", prompt, "-n", n,
+    demo_print_command((char *[]){"sample", "--model", model, "--embedding", diffusers, "--prompt", prompt, "-n", n,
                              "--grid", "--seed", "1", "--width", "32", "--height", "32", "--steps", "25",
                              "--scheduler", "ddim", "--cfg", "4", "--out", out_one, NULL});
     if (!sample_rows(model, diffusers, rows, 3, grid))
@@ -268,7 +214,7 @@ int cmd_demo_toy(int argc, char **argv)
         {state, "the trainer state (tinv train --resume continues from it)"},
         {grid, "rows: \"a <ring>\", \"a yellow <ring>\", \"a circle\"; seeds 1-8, 4x enlarged"},
     };
-    printf("\ndemo finished in %.1f s; wrote:\n", now_seconds() - t0);
+    printf("\ndemo finished in %.1f s; wrote:\n", demo_now() - t0);
     size_t nw = sizeof written / sizeof written[0], width = 0;
     for (size_t i = 0; i < nw; i++)
         width = strlen(written[i][0]) > width ? strlen(written[i][0]) : width;
