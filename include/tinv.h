@@ -698,7 +698,8 @@ TINV_API tinv_status tinv_demo_model_write(const char *dir, uint64_t seed);
  * one shape ("circle", "square", "triangle", "ring", "cross") in one colour ("red", "green",
  * "blue", "yellow", "purple", "orange"), small or large, on a plain, gradient or striped
  * background, with a caption that names it all ("a small red circle on a striped blue
- * background"). The toy model never saw rings nor purple: textual inversion can teach it them.
+ * background"). The toy model never saw a ring nor anything purple: those are the concepts left for
+ * textual inversion to learn (docs/toy-world.md measures how well it does).
  */
 /** @{ */
 /**
