@@ -127,6 +127,13 @@ if [ -d "$FIX/sd1-tiny" ]; then
     set +m
     for _ in $(seq 300); do [ -s "$tmp/c.safetensors" ] && break; sleep 0.1; done
     kill -INT "$pid"
+    # A shell started in the background ignores SIGINT and its children inherit that (the trainer
+    # then keeps it ignored, as it should): give up after 60 s rather than train 100000 steps.
+    for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        echo "Ctrl-C was ignored: is SIGINT ignored in this environment (a background shell)?" >>"$tmp/cerr"
+    fi
     wait "$pid"
     rc=$?
     if [ "$rc" -eq 130 ] && grep -q 'cancelled at step [0-9]*; saved' "$tmp/cerr"; then ok "train stops cleanly on Ctrl-C"
