@@ -73,7 +73,7 @@ for i, (w, h) in enumerate([(80, 72), (64, 64), (96, 80)]):
     write_png(f"{sys.argv[1]}/toy{i}.png", w, h,
               lambda x, y: (220, 60 + 40 * i, 40) if (x - cx) ** 2 + (y - cy) ** 2 < r * r else (30, 90, 200))
 PY
-echo "not a picture" >"$tmp/pictures/notes.txt" # skipped with a warning through the log callback
+echo "not a picture" >"$tmp/pictures/notes.md" # skipped with a warning through the log callback (.txt would be a caption)
 
 # ---- train_and_sample -------------------------------------------------------------------------
 if "$EX/train_and_sample" >/dev/null 2>"$tmp/err"; then bad "train_and_sample without arguments"
@@ -86,7 +86,7 @@ if "$EX/train_and_sample" "$model" "$tmp/pictures" "$out" 3 64 >"$tmp/log" 2>"$t
 else bad "train_and_sample: demo model ($(cat "$tmp/err"))"; fi
 if grep -q '^step 3/3  loss [0-9]' "$tmp/log"; then ok "train_and_sample prints step and loss"
 else bad "train_and_sample prints step and loss"; cat "$tmp/log"; fi
-if grep -q "warning: .*notes.txt" "$tmp/err"; then ok "train_and_sample shows the library's warnings"
+if grep -q "warning: .*notes.md" "$tmp/err"; then ok "train_and_sample shows the library's warnings"
 else bad "train_and_sample shows the library's warnings"; fi
 if [ -s "$out/learned_embeds.safetensors" ]; then ok "embedding saved"; else bad "embedding saved"; fi
 if is_png "$out/sample.png" && [ "$(png_color_type "$out/sample.png")" = 2 ]; then ok "sample written as an RGB PNG"
