@@ -136,6 +136,13 @@ static tinv_status store_optimizer(const ti_weights *a, const ti_weights *b, dou
 
 static const ts_device cpu = {TS_CPU, 0};
 
+/* A draw from the VAE posterior: mean + exp(logvar / 2) * N(0, 1) (one randn from `gen`). */
+static ts_tensor *sample_posterior(const ts_tensor *mean, const ts_tensor *logvar, ts_generator *gen)
+{
+    int64_t ls[4] = {ts_size(mean, 0), ts_size(mean, 1), ts_size(mean, 2), ts_size(mean, 3)};
+    return ts_add(mean, ts_mul(ts_exp(ts_mul_scalar(logvar, 0.5)), ts_randn(gen, ls, 4, TS_F32, cpu)));
+}
+
 /* VAE: reconstruction MSE on a sampled latent plus vae_kl times the mean KL to N(0, 1). */
 static tinv_status train_vae(tinv_model *m, const ti_toy_train_config *c, ts_generator *gen, uint64_t *rng)
 {
@@ -153,8 +160,7 @@ static tinv_status train_vae(tinv_model *m, const ti_toy_train_config *c, ts_gen
         ts_tensor *x = ts_from_data(pixels, TS_F32, shape, 4, TS_F32, cpu), *mean = NULL, *logvar = NULL;
         st = x ? ti_vae_encode(&m->vae, x, 0, &mean, &logvar) : tinv_last_status();
         if (st == TINV_OK) {
-            int64_t ls[4] = {ts_size(mean, 0), ts_size(mean, 1), ts_size(mean, 2), ts_size(mean, 3)};
-            ts_tensor *z = ts_add(mean, ts_mul(ts_exp(ts_mul_scalar(logvar, 0.5)), ts_randn(gen, ls, 4, TS_F32, cpu)));
+            ts_tensor *z = sample_posterior(mean, logvar, gen);
             ts_tensor *rec = ts_mse_loss(ti_vae_decode(&m->vae, z, 0), x);
             /* KL(N(mu, sigma^2) || N(0, 1)) per element: (mu^2 + sigma^2 - 1 - log sigma^2) / 2. */
             ts_tensor *kl = ts_mul_scalar(
@@ -317,7 +323,7 @@ static tinv_status train_denoiser(tinv_model *m, tinv_tokenizer *tok, const ti_t
         double loss = 0;
         if (st == TINV_OK) {
             int64_t ls[4] = {ts_size(mean, 0), ts_size(mean, 1), ts_size(mean, 2), ts_size(mean, 3)};
-            ts_tensor *z = ts_add(mean, ts_mul(ts_exp(ts_mul_scalar(logvar, 0.5)), ts_randn(gen, ls, 4, TS_F32, cpu)));
+            ts_tensor *z = sample_posterior(mean, logvar, gen); /* before the noise: same draws as always */
             ts_tensor *latents = ts_mul_scalar(z, m->vae.cfg.scaling_factor);
             ts_tensor *noise = ts_randn(gen, ls, 4, TS_F32, cpu);
             st = latents && noise ? ti_diffusion_loss(m, ids_t, latents, noise, timesteps, 1, &loss, NULL)
@@ -345,24 +351,41 @@ static tinv_status train_denoiser(tinv_model *m, tinv_tokenizer *tok, const ti_t
     return ema_finish(&avg, st);
 }
 
+/* What a training stage works on: the folder's model and tokenizer and a seeded generator. */
+typedef struct stage {
+    tinv_model *m;
+    tinv_tokenizer *tok;
+    ts_generator *gen;
+} stage;
+
+static tinv_status stage_open(const char *dir, uint64_t seed, stage *s)
+{
+    memset(s, 0, sizeof *s);
+    tinv_status st = tinv_model_load(dir, NULL, &s->m);
+    if (st == TINV_OK)
+        st = tinv_tokenizer_load(dir, NULL, &s->tok);
+    if (st == TINV_OK && (s->gen = ts_generator_create(seed)) == NULL)
+        st = tinv_last_status();
+    return st;
+}
+
+static void stage_close(stage *s)
+{
+    ts_generator_free(s->gen);
+    tinv_tokenizer_free(s->tok);
+    tinv_model_free(s->m);
+}
+
 tinv_status ti_toy_model_refine(const char *dir, const ti_toy_train_config *c)
 {
-    tinv_model *m = NULL;
-    tinv_tokenizer *tok = NULL;
-    ts_generator *gen = NULL;
-    tinv_status st = tinv_model_load(dir, NULL, &m);
-    if (st == TINV_OK)
-        st = tinv_tokenizer_load(dir, NULL, &tok);
-    if (st == TINV_OK && (gen = ts_generator_create(c->seed ^ 0x726566696e65ULL)) == NULL)
-        st = tinv_last_status();
+    stage s;
+    tinv_status st = stage_open(dir, c->seed ^ 0x726566696e65ULL, &s);
     uint64_t rng = c->seed ^ 0x726566696e65ULL; /* "refine": fresh pictures, not the build's */
     if (st == TINV_OK)
-        st = train_denoiser(m, tok, c, gen, &rng, dir, c->refine_steps, c->refine_lr, c->refine_ema);
+        st = train_denoiser(s.m, s.tok, c, s.gen, &rng, dir, c->refine_steps, c->refine_lr, c->refine_ema);
     if (st == TINV_OK)
-        st = save_denoiser(m, dir);
-    ts_generator_free(gen);
-    tinv_tokenizer_free(tok);
-    tinv_model_free(m);
+        st = save_denoiser(s.m, dir);
+    stage_close(&s);
     if (st != TINV_OK)
         ti_error_prefix("refining the toy model");
     return st;
@@ -378,19 +401,12 @@ tinv_status ti_toy_model_build(const char *dir, const ti_toy_train_config *c)
     spec.unet_sample = c->side / 2;
     TI_TRY(ti_tiny_model_write(dir, &spec, c->seed));
 
-    tinv_model *m = NULL;
-    tinv_tokenizer *tok = NULL;
-    ts_generator *gen = NULL;
-    tinv_status st = tinv_model_load(dir, NULL, &m);
-    if (st == TINV_OK)
-        st = tinv_tokenizer_load(dir, NULL, &tok);
-    if (st == TINV_OK)
-        gen = ts_generator_create(c->seed ^ 0x746f79ULL);
-    if (st == TINV_OK && gen == NULL)
-        st = tinv_last_status();
+    stage s;
+    tinv_status st = stage_open(dir, c->seed ^ 0x746f79ULL, &s);
+    tinv_model *m = s.m;
     uint64_t rng = c->seed;
     if (st == TINV_OK)
-        st = train_vae(m, c, gen, &rng);
+        st = train_vae(m, c, s.gen, &rng);
     double scale = 1.0;
     if (st == TINV_OK)
         st = latent_scale(m, c, &rng, &scale);
@@ -403,12 +419,10 @@ tinv_status ti_toy_model_build(const char *dir, const ti_toy_train_config *c)
     if (st == TINV_OK)
         st = save_component(m->vae.w, dir, "vae/diffusion_pytorch_model.safetensors");
     if (st == TINV_OK)
-        st = train_denoiser(m, tok, c, gen, &rng, dir, c->unet_steps, c->unet_lr, 0.0);
+        st = train_denoiser(m, s.tok, c, s.gen, &rng, dir, c->unet_steps, c->unet_lr, 0.0);
     if (st == TINV_OK)
         st = save_denoiser(m, dir);
-    ts_generator_free(gen);
-    tinv_tokenizer_free(tok);
-    tinv_model_free(m);
+    stage_close(&s);
     if (st != TINV_OK)
         ti_error_prefix("building the toy model");
     return st;
