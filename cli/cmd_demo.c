@@ -153,7 +153,7 @@ int cmd_demo(int argc, char **argv)
 
     char pictures[4200];
     snprintf(pictures, sizeof pictures, "%s/ring-*.png", images);
-    const char *written[][2] = {
+    const char *const written[][2] = {
         {model, "the demo model"},
         {pictures, "the training pictures"},
         {a1111, "the learned <ring> (AUTOMATIC1111 format; those tools name it after the file)"},
@@ -162,12 +162,7 @@ int cmd_demo(int argc, char **argv)
         {learned, "2x2 grid of \"a photo of a <ring>\", seeds 1-4"},
         {init_grid, "2x2 grid of \"a photo of a circle\" (the init word), same seeds"},
     };
-    printf("\ndemo finished in %.1f s; wrote:\n", demo_now() - t0);
-    size_t n = sizeof written / sizeof written[0], width = 0;
-    for (size_t i = 0; i < n; i++)
-        width = strlen(written[i][0]) > width ? strlen(written[i][0]) : width;
-    for (size_t i = 0; i < n; i++)
-        printf("  %-*s  %s\n", (int)width, written[i][0], written[i][1]);
+    demo_print_written(written, sizeof written / sizeof written[0], demo_now() - t0);
     printf("\nThe demo model has random weights, so its pictures are noise-like: this run shows the\n"
            "plumbing, not the art. The same `tinv train` and `tinv sample` commands do real work with\n"
            "real Stable Diffusion 1.x/2.x weights: point --model at a diffusers folder (or a .safetensors\n"

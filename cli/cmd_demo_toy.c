@@ -207,19 +207,14 @@ int cmd_demo_toy(int argc, char **argv)
 
     char pictures[4200];
     snprintf(pictures, sizeof pictures, "%s/ring-*.png", images);
-    const char *written[][2] = {
+    const char *const written[][2] = {
         {pictures, "the training pictures (captions beside them in ring-*.txt)"},
         {a1111, "the learned <ring> (AUTOMATIC1111 format; those tools name it after the file)"},
         {diffusers, "the same vectors (diffusers format)"},
         {state, "the trainer state (tinv train --resume continues from it)"},
         {grid, "rows: \"a <ring>\", \"a yellow <ring>\", \"a circle\"; seeds 1-8, 4x enlarged"},
     };
-    printf("\ndemo finished in %.1f s; wrote:\n", demo_now() - t0);
-    size_t nw = sizeof written / sizeof written[0], width = 0;
-    for (size_t i = 0; i < nw; i++)
-        width = strlen(written[i][0]) > width ? strlen(written[i][0]) : width;
-    for (size_t i = 0; i < nw; i++)
-        printf("  %-*s  %s\n", (int)width, written[i][0], written[i][1]);
+    demo_print_written(written, sizeof written / sizeof written[0], demo_now() - t0);
     printf("\nThe same `tinv train` and `tinv sample` commands work on real Stable Diffusion 1.x/2.x weights:\n"
            "point --model at a diffusers folder (or a .safetensors checkpoint plus --tokenizer), --images at\n"
            "3-5 photos of your subject, and keep the defaults (--resolution 512, --steps 3000, --lr 5e-4).\n");

@@ -61,3 +61,13 @@ int demo_write_diffusers_copy(const char *model_dir, const char *a1111, const ch
     tinv_model_free(model);
     return ok;
 }
+
+void demo_print_written(const char *const (*written)[2], size_t n, double seconds)
+{
+    printf("\ndemo finished in %.1f s; wrote:\n", seconds);
+    size_t width = 0;
+    for (size_t i = 0; i < n; i++)
+        width = strlen(written[i][0]) > width ? strlen(written[i][0]) : width;
+    for (size_t i = 0; i < n; i++)
+        printf("  %-*s  %s\n", (int)width, written[i][0], written[i][1]);
+}

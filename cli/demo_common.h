@@ -2,6 +2,8 @@
 #ifndef TINV_CLI_DEMO_COMMON_H
 #define TINV_CLI_DEMO_COMMON_H
 
+#include <stddef.h>
+
 double demo_now(void); /* monotonic seconds */
 /* mkdir that accepts an existing folder; 0 with a message on failure. */
 int demo_make_dir(const char *path);
@@ -12,5 +14,8 @@ int demo_run_command(int (*cmd)(int, char **), char **argv);
 /* Load the learned `token` from the AUTOMATIC1111 file the trainer wrote and save it in diffusers
  * layout; 0 with a message on failure. */
 int demo_write_diffusers_copy(const char *model_dir, const char *a1111, const char *diffusers, const char *token);
+
+/* "demo finished in S s; wrote:" and the n (path, what it is) pairs, paths aligned. */
+void demo_print_written(const char *const (*written)[2], size_t n, double seconds);
 
 #endif
