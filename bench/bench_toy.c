@@ -113,6 +113,23 @@ static void zoom(const uint8_t *src, uint8_t *dst)
             memcpy(dst + ((size_t)y * big + x) * 3, src + ((size_t)(y / ZOOM) * SIDE + x / ZOOM) * 3, 3);
 }
 
+/* `count` SIDE x SIDE pictures (contiguous RGB8), enlarged ZOOM times, as a grid of `cols`
+ * columns in out/name.png; nothing without --out. */
+static void write_grid(const bench *b, const char *name, const uint8_t *pictures, int count, int cols)
+{
+    if (b->out == NULL || name == NULL || count < 1)
+        return;
+    size_t tile = (size_t)SIDE * ZOOM * SIDE * ZOOM * 3;
+    uint8_t *big = malloc((size_t)count * tile);
+    for (int i = 0; big && i < count; i++)
+        zoom(pictures + (size_t)i * SIDE * SIDE * 3, big + (size_t)i * tile);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.png", b->out, name);
+    if (big == NULL || tinv_image_write(path, big, SIDE * ZOOM, SIDE * ZOOM, 3, count, cols, 95, NULL) != TINV_OK)
+        die(path);
+    free(big);
+}
+
 /* n pictures of `prompt` (seeds seed0, seed0+1, …) into rgb; a grid of the first 8 to out/name. */
 static void sample(bench *b, const char *prompt, uint64_t seed0, int n, uint8_t *rgb, const char *grid_name)
 {
@@ -123,18 +140,7 @@ static void sample(bench *b, const char *prompt, uint64_t seed0, int n, uint8_t 
             tinv_sampler_run(b->sampler, rgb + (size_t)i * SIDE * SIDE * 3, SIDE * SIDE * 3) != TINV_OK)
             die(prompt);
     }
-    if (b->out == NULL || grid_name == NULL)
-        return;
-    int g = n < 8 ? n : 8;
-    size_t tile = (size_t)SIDE * ZOOM * SIDE * ZOOM * 3;
-    uint8_t *big = malloc((size_t)g * tile);
-    for (int i = 0; i < g; i++)
-        zoom(rgb + (size_t)i * SIDE * SIDE * 3, big + (size_t)i * tile);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.png", b->out, grid_name);
-    if (tinv_image_write(path, big, SIDE * ZOOM, SIDE * ZOOM, 3, g, g, 95, NULL) != TINV_OK)
-        die(path);
-    free(big);
+    write_grid(b, grid_name, rgb, n < 8 ? n : 8, n < 8 ? n : 8);
 }
 
 typedef struct want {
@@ -176,8 +182,10 @@ static void vae_round_trip(bench *b, const ti_toy_train_config *cfg)
         die("VAE round trip");
     double se = 0;
     int agree = 0;
-    uint8_t a[SIDE * SIDE * 3], r[SIDE * SIDE * 3];
+    enum { SHOWN = 8, PIC = SIDE * SIDE * 3 };
+    uint8_t shown[2 * SHOWN * PIC]; /* the first originals, then their reconstructions */
     for (int i = 0; i < N; i++) {
+        uint8_t a[PIC], r[PIC];
         for (size_t p = 0; p < (size_t)SIDE * SIDE; p++)
             for (int c = 0; c < 3; c++) {
                 float u = x[i * per + c * SIDE * SIDE + p], v = y[i * per + c * SIDE * SIDE + p];
@@ -190,26 +198,12 @@ static void vae_round_trip(bench *b, const ti_toy_train_config *cfg)
         ti_toy_classify(a, SIDE, &s1, &c1);
         ti_toy_classify(r, SIDE, &s2, &c2);
         agree += s1 == s2 && c1 == c2;
-    }
-    if (b->out) { /* first 8 originals over their reconstructions */
-        size_t tile = (size_t)SIDE * ZOOM * SIDE * ZOOM * 3;
-        uint8_t *big = malloc(16 * tile), px[SIDE * SIDE * 3];
-        for (int k = 0; k < 16; k++) {
-            const float *src = (k < 8 ? x : y) + (size_t)(k % 8) * per;
-            for (size_t p = 0; p < (size_t)SIDE * SIDE; p++)
-                for (int c = 0; c < 3; c++) {
-                    float v = src[c * SIDE * SIDE + p];
-                    v = v < -1 ? -1 : v > 1 ? 1 : v;
-                    px[p * 3 + c] = (uint8_t)((v + 1) * 127.5f + 0.5f);
-                }
-            zoom(px, big + (size_t)k * tile);
+        if (i < SHOWN) {
+            memcpy(shown + (size_t)i * PIC, a, PIC);
+            memcpy(shown + (size_t)(SHOWN + i) * PIC, r, PIC);
         }
-        char path[4096];
-        snprintf(path, sizeof path, "%s/vae.png", b->out);
-        if (tinv_image_write(path, big, SIDE * ZOOM, SIDE * ZOOM, 3, 16, 8, 95, NULL) != TINV_OK)
-            die(path);
-        free(big);
     }
+    write_grid(b, "vae", shown, 2 * SHOWN, SHOWN);
     printf("VAE round trip (%d fresh pictures): RMS error %.4f (of 2), checker agrees on %d/%d\n", N,
            sqrt(se / (N * per)), agree, N);
     free(x);
@@ -259,18 +253,7 @@ static void caption_following(bench *b, const ti_toy_train_config *cfg, int n_ca
            "pictures: %.1f %%)\n",
            100.0 * shape_ok / n_captions, 100.0 * colour_ok / n_captions, 100.0 * both_ok / n_captions,
            100.0 * bg_ok / n_captions, 100.0 * gen_bg_ok / n_captions);
-    if (b->out) {
-        int g = n_captions < 16 ? n_captions : 16;
-        size_t tile = (size_t)SIDE * ZOOM * SIDE * ZOOM * 3;
-        uint8_t *big = malloc((size_t)g * tile);
-        for (int i = 0; i < g; i++)
-            zoom(grid + (size_t)i * sizeof rgb, big + (size_t)i * tile);
-        char path[4096];
-        snprintf(path, sizeof path, "%s/captions.png", b->out);
-        if (tinv_image_write(path, big, SIDE * ZOOM, SIDE * ZOOM, 3, g, 8, 95, NULL) != TINV_OK)
-            die(path);
-        free(big);
-    }
+    write_grid(b, "captions", grid, n_captions < 16 ? n_captions : 16, 8);
     free(grid);
 }
 
