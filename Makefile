@@ -252,7 +252,7 @@ bench-train: $(BUILD)/bench_train
 .PHONY: bench-train
 
 # ---- toy world (issue 9): the committed toy/model and its evaluation ------------------------------
-#   make toy-model [TOY_ARGS=...]   retrain toy/model from its seed (~40 min on 2 cores)
+#   make toy-model [TOY_ARGS=...]   retrain toy/model from its seed (~1 h on 2 cores)
 $(BUILD)/toy_build_model: toy/build_model.c $(STATIC)
 	$(CXX) -x c -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Ilib -Ishim -x none -o $@ toy/build_model.c $(STATIC) \
 	    $(LDFLAGS_ALL) $(TORCH_LIBS) $(DEP_LIBS)

@@ -172,13 +172,16 @@ static double score(const bench *b, const uint8_t *rgb, int n, want w, int *foun
 static void vae_round_trip(bench *b, const ti_toy_train_config *cfg)
 {
     enum { N = 256 };
-    size_t per = 3 * SIDE * SIDE, lat = 4 * (SIDE / 2) * (SIDE / 2);
+    int64_t factor = 0;
+    if (tinv_model_get_int(b->model, TINV_MODEL_VAE_SCALE_FACTOR, &factor) != TINV_OK || factor < 1)
+        die("VAE scale factor");
+    size_t ls = SIDE / (size_t)factor, per = 3 * SIDE * SIDE, lat = 4 * ls * ls;
     float *x = malloc(N * per * sizeof *x), *y = malloc(N * per * sizeof *y);
     float *mean = malloc(N * lat * sizeof *mean), *logvar = malloc(N * lat * sizeof *logvar);
     uint64_t rng = 0x5EED; /* not the pictures the checker was calibrated on */
     ti_toy_training_batch(cfg, &rng, N, x, NULL, 0);
     if (tinv_model_vae_encode(b->model, x, N, SIDE, SIDE, mean, logvar) != TINV_OK ||
-        tinv_model_vae_decode(b->model, mean, N, SIDE / 2, SIDE / 2, y) != TINV_OK)
+        tinv_model_vae_decode(b->model, mean, N, ls, ls, y) != TINV_OK)
         die("VAE round trip");
     double se = 0;
     int agree = 0;
@@ -419,6 +422,24 @@ int main(int argc, char **argv)
     printf("\n| what | learned-token prompt | recall | init-word prompt (baseline) | recall |\n");
     printf("|---|---|---:|---|---:|\n");
     report_rows(&b, rows, (int)(sizeof rows / sizeof *rows), "ti");
+
+    /* Controls: the same procedure for a shape and a colour the model has drawn (named by new
+     * tokens), telling "TI cannot steer this model" from "the model cannot draw the concept". */
+    char dir_tri[4200], dir_red[4200];
+    snprintf(dir_tri, sizeof dir_tri, "%s/triangle", tmp);
+    snprintf(dir_red, sizeof dir_red, "%s/red", tmp);
+    write_concept_pictures(dir_tri, TI_TOY_TRIANGLE, -1, 1);
+    write_concept_pictures(dir_red, -1, TI_TOY_RED, 0);
+    printf("\ncontrols: textual inversion of concepts the model knows, under new names:\n");
+    learn(&b, dir_tri, "<tri>", "circle", ti_steps);
+    learn(&b, dir_red, "<red>", "blue", ti_steps);
+    const row controls[] = {
+        {"known shape (triangle)", "a <tri>", "a circle", {TI_TOY_TRIANGLE, -1, -1}},
+        {"known colour (red)", "a <red> square", "a blue square", {TI_TOY_SQUARE, TI_TOY_RED, -1}},
+    };
+    printf("\n| what | learned-token prompt | recall | init-word prompt (baseline) | recall |\n");
+    printf("|---|---|---:|---|---:|\n");
+    report_rows(&b, controls, (int)(sizeof controls / sizeof *controls), "control");
 
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

@@ -47,7 +47,7 @@ static const char model_index[] =
     "}\n";
 
 /* SD 1.x's own schedule. */
-static const char scheduler_config[] =
+static const char scheduler_config_fmt[] =
     "{\n"
     "  \"_class_name\": \"PNDMScheduler\",\n"
     "  \"_diffusers_version\": \"0.25.0\",\n"
@@ -56,7 +56,7 @@ static const char scheduler_config[] =
     "  \"beta_start\": 0.00085,\n"
     "  \"clip_sample\": false,\n"
     "  \"num_train_timesteps\": 1000,\n"
-    "  \"prediction_type\": \"epsilon\",\n"
+    "  \"prediction_type\": \"%s\",\n"
     "  \"set_alpha_to_one\": false,\n"
     "  \"skip_prk_steps\": true,\n"
     "  \"steps_offset\": 1,\n"
@@ -355,7 +355,9 @@ tinv_status ti_tiny_model_write_configs(const char *dir, const ti_tiny_spec *sp,
 static tinv_status write_model(const char *dir, const ti_tiny_spec *sp, uint64_t seed)
 {
     char path[4096];
-    TI_TRY(write_component_config(dir, "scheduler", "scheduler_config.json", scheduler_config));
+    char sched[1024];
+    snprintf(sched, sizeof sched, scheduler_config_fmt, sp->v_prediction ? "v_prediction" : "epsilon");
+    TI_TRY(write_component_config(dir, "scheduler", "scheduler_config.json", sched));
     snprintf(path, sizeof path, "%s/tokenizer", dir);
     TI_TRY(make_dir(path));
     int vocab = 0;

@@ -19,6 +19,7 @@ typedef struct ti_tiny_spec {
     int unet_heads, unet_sample;
     int vae_channels[8], vae_levels, vae_sample; /* a latent pixel is 2^(vae_levels-1) pixels a side */
     double scaling_factor;
+    int v_prediction; /* the scheduler's prediction_type: v_prediction, else epsilon */
     const char *corpus; /* words the tokenizer's BPE merges are learnt from */
     int max_merges;
 } ti_tiny_spec;

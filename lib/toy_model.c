@@ -15,12 +15,15 @@
 #include "train_loss.h"
 #include "weights.h"
 
-/* Small enough to train on two cores in about an hour: a 32x32 picture is a 16x16x4 latent
- * (VAE factor 2); cross-attention at both UNet levels so captions can steer the shape. */
+/* Small enough to train on two cores in about an hour: a 32x32 picture is an 8x8x4 latent (VAE
+ * factor 4), so the UNet's compute goes into width rather than positions; cross-attention at both
+ * UNet levels so captions can steer the shape. v-prediction: at high noise its target is the
+ * picture itself, so the loss there rewards reading the caption (an epsilon target is then nearly
+ * the noisy input, and the first model trained on it barely used its text). */
 static const ti_tiny_spec toy_spec_base = {
     .text_width = 64, .text_layers = 2, .text_heads = 4, .text_ff = 256,
-    .unet_channels = {32, 64}, .unet_cross = {1, 1}, .unet_levels = 2, .unet_heads = 4, .unet_sample = 16,
-    .vae_channels = {32, 64}, .vae_levels = 2, .vae_sample = 32, .scaling_factor = 1.0,
+    .unet_channels = {64, 128}, .unet_cross = {1, 1}, .unet_levels = 2, .unet_heads = 4, .unet_sample = 8,
+    .vae_channels = {32, 64, 64}, .vae_levels = 3, .vae_sample = 32, .scaling_factor = 1.0, .v_prediction = 1,
     .corpus = NULL, .max_merges = 256,
 };
 
@@ -31,14 +34,15 @@ void ti_toy_train_defaults(ti_toy_train_config *c)
     c->side = 32;
     c->held_out_shape = TI_TOY_RING;
     c->held_out_colour = TI_TOY_PURPLE;
-    c->vae_steps = 1500;
+    c->vae_steps = 4000;
     c->vae_batch = 16;
     c->vae_lr = 1e-3;
     c->vae_kl = 1e-6;
-    c->unet_steps = 2000;
+    c->unet_steps = 3000;
     c->unet_batch = 32;
     c->unet_lr = 1e-3;
-    c->refine_steps = 600;
+    c->unet_ema = 0.998;
+    c->refine_steps = 0;
     c->refine_lr = 2e-4;
     c->refine_ema = 0.995;
     c->drop_caption = 0.1;
@@ -223,7 +227,6 @@ static tinv_status save_denoiser(const tinv_model *m, const char *dir)
     return save_component(m->text.w, dir, "text_encoder/model.safetensors");
 }
 
-/* Text encoder and UNet together on the diffusion loss, latents sampled from the VAE posterior. */
 /* Exponential moving average of the text encoder's and UNet's weights (a smoother model than the
  * last step's; diffusion models sample noticeably cleaner from it). */
 typedef struct ema {
@@ -282,9 +285,11 @@ static tinv_status ema_finish(ema *e, tinv_status st)
     return st;
 }
 
+/* Text encoder and UNet together on the diffusion loss, latents sampled from the VAE posterior;
+ * with ema_decay > 0 the weights left in the model are the moving average. */
 static tinv_status train_denoiser(tinv_model *m, tinv_tokenizer *tok, const ti_toy_train_config *c,
-                                  ts_generator *gen, uint64_t *rng, const char *dir, int steps, double lr,
-                                  double ema_decay)
+                                  ts_generator *gen, uint64_t *rng, const char *dir, const char *label, int steps,
+                                  double lr, double ema_decay)
 {
     enum { CAP = 160, L = 77 };
     tinv_optimizer *opt;
@@ -336,10 +341,10 @@ static tinv_status train_denoiser(tinv_model *m, tinv_tokenizer *tok, const ti_t
             st = ema_update(&avg);
         running += loss;
         if (st == TINV_OK && (step + 1) % 25 == 0) {
-            report(c, avg.n ? "refine" : "unet", step + 1, steps, running / 25);
+            report(c, label, step + 1, steps, running / 25);
             running = 0;
         }
-        if (st == TINV_OK && c->save_every > 0 && (step + 1) % c->save_every == 0 && step + 1 < steps && !avg.n)
+        if (st == TINV_OK && c->save_every > 0 && (step + 1) % c->save_every == 0 && step + 1 < steps)
             st = save_denoiser(m, dir);
     }
     m->weights_trainable = 0;
@@ -382,7 +387,7 @@ tinv_status ti_toy_model_refine(const char *dir, const ti_toy_train_config *c)
     tinv_status st = stage_open(dir, c->seed ^ 0x726566696e65ULL, &s);
     uint64_t rng = c->seed ^ 0x726566696e65ULL; /* "refine": fresh pictures, not the build's */
     if (st == TINV_OK)
-        st = train_denoiser(s.m, s.tok, c, s.gen, &rng, dir, c->refine_steps, c->refine_lr, c->refine_ema);
+        st = train_denoiser(s.m, s.tok, c, s.gen, &rng, dir, "refine", c->refine_steps, c->refine_lr, c->refine_ema);
     if (st == TINV_OK)
         st = save_denoiser(s.m, dir);
     stage_close(&s);
@@ -398,7 +403,7 @@ tinv_status ti_toy_model_build(const char *dir, const ti_toy_train_config *c)
     ti_tiny_spec spec = toy_spec_base;
     spec.corpus = corpus;
     spec.vae_sample = c->side;
-    spec.unet_sample = c->side / 2;
+    spec.unet_sample = c->side / 4;
     TI_TRY(ti_tiny_model_write(dir, &spec, c->seed));
 
     stage s;
@@ -419,7 +424,7 @@ tinv_status ti_toy_model_build(const char *dir, const ti_toy_train_config *c)
     if (st == TINV_OK)
         st = save_component(m->vae.w, dir, "vae/diffusion_pytorch_model.safetensors");
     if (st == TINV_OK)
-        st = train_denoiser(m, s.tok, c, s.gen, &rng, dir, c->unet_steps, c->unet_lr, 0.0);
+        st = train_denoiser(m, s.tok, c, s.gen, &rng, dir, "unet", c->unet_steps, c->unet_lr, c->unet_ema);
     if (st == TINV_OK)
         st = save_denoiser(m, dir);
     stage_close(&s);

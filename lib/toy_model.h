@@ -4,7 +4,8 @@
  *
  * Training is full-parameter, through the same AdamW optimizer the learned tokens use: first the
  * VAE (reconstruction + a small KL term), then the latent scale, then text encoder and UNet
- * together with the ordinary diffusion loss. Every random choice comes from the seed, so the
+ * together with the ordinary diffusion loss (v-prediction), keeping a moving average of their
+ * weights. Every random choice comes from the seed, so the
  * same build, seed and thread count give the same files bit for bit. */
 #ifndef TI_TOY_MODEL_H
 #define TI_TOY_MODEL_H
@@ -22,8 +23,8 @@ typedef struct ti_toy_train_config {
     int vae_steps, vae_batch;
     double vae_lr, vae_kl; /* KL weight against the per-element reconstruction MSE */
     int unet_steps, unet_batch;
-    double unet_lr;
-    int refine_steps;    /* second stage (ti_toy_model_refine): more steps at a low rate ... */
+    double unet_lr, unet_ema; /* unet_ema > 0: the saved weights are a moving average (this decay) */
+    int refine_steps;    /* optional second stage (ti_toy_model_refine): more steps at a low rate ... */
     double refine_lr, refine_ema; /* ... keeping an exponential moving average, saved at the end */
     double drop_caption; /* probability of an empty caption (classifier-free guidance) */
     double drop_part;    /* probability that each optional part of a caption is left out */
@@ -42,7 +43,8 @@ tinv_status ti_toy_model_build(const char *dir, const ti_toy_train_config *c);
 
 /* Continue training text encoder and UNet of the model in `dir` for refine_steps at refine_lr,
  * with an exponential moving average of the weights (decay refine_ema) that replaces them at the
- * end. The committed model is ti_toy_model_build followed by this. */
+ * end: more training for an existing model. The committed model is ti_toy_model_build alone
+ * (refine_steps 0). */
 tinv_status ti_toy_model_refine(const char *dir, const ti_toy_train_config *c);
 
 /* Random captioned training pictures: `n` scenes from `*rng` (held-out concepts excluded) as

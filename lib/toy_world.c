@@ -113,9 +113,10 @@ void ti_toy_random_scene(uint64_t *rng, int side, const ti_toy_options *opts, ti
         out->background_colour = allowed[r_bgc % (uint32_t)n];
     }
 
-    /* Radius: small 11-15% of the side, large 22-30%. */
+    /* Radius: small 16-20% of the side, large 27-33% (the shape is then 10-35 % of the
+     * pixels, enough of a denoiser's loss that it learns shapes, not just backgrounds). */
     double u = (double)(ti_toy_rng_next(rng) >> 11) / 9007199254740992.0;
-    double frac = out->size == TI_TOY_SMALL ? 0.11 + 0.04 * u : 0.22 + 0.08 * u;
+    double frac = out->size == TI_TOY_SMALL ? 0.16 + 0.04 * u : 0.27 + 0.06 * u;
     int radius = (int)floor(frac * side + 0.5);
     if (radius < 3) radius = 3;
     out->radius = radius;

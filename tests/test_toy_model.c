@@ -3,7 +3,8 @@
  *    tokenizer knows every caption word but the held-out ones, and the folder loads;
  *  - a weight store saved with ti_weights_save loads back exactly;
  *  - the committed model has learnt to denoise the toy world's pictures (its diffusion loss is a
- *    fraction of an untrained model's; both printed). How well it follows captions is measured by
+ *    fraction of an untrained model's) and uses its captions (another picture's caption makes the
+ *    loss much worse; all printed). Sampled caption following and TI recall are measured by
  *    make bench-toy, not asserted: see docs/toy-world.md. */
 #include <math.h>
 #include <stdio.h>
@@ -126,8 +127,9 @@ static void test_weights_save_round_trip(void)
 }
 
 /* Mean diffusion loss of `dir`'s model over n fresh captioned pictures of the toy world (held-out
- * concepts excluded) at timesteps spread evenly over the schedule. */
-static tinv_status toy_loss(const char *dir, int n, double *out)
+ * concepts excluded) at timesteps spread evenly over the schedule. Picture i is paired with caption
+ * (i + shift) % n: shift 0 gives each its own caption, others another picture's. */
+static tinv_status toy_loss(const char *dir, int n, int shift, double *out)
 {
     enum { SIDE = 32, CAP = 160, L = 77 };
     tinv_model *m = NULL;
@@ -139,7 +141,10 @@ static tinv_status toy_loss(const char *dir, int n, double *out)
     ti_toy_train_config c;
     ti_toy_train_defaults(&c);
     c.drop_part = c.drop_caption = 0; /* full captions */
-    size_t per = 3 * SIDE * SIDE, lat = 4 * (SIDE / 2) * (SIDE / 2);
+    int64_t factor = 0;
+    if (st == TINV_OK)
+        st = tinv_model_get_int(m, TINV_MODEL_VAE_SCALE_FACTOR, &factor);
+    const size_t ls = factor > 0 ? SIDE / (size_t)factor : 1, per = 3 * SIDE * SIDE, lat = 4 * ls * ls;
     float *px = malloc(n * per * sizeof *px), *mean = malloc(n * lat * sizeof *mean);
     float *logvar = malloc(n * lat * sizeof *logvar), *noise = malloc(n * lat * sizeof *noise);
     char *captions = malloc((size_t)n * CAP);
@@ -151,7 +156,7 @@ static tinv_status toy_loss(const char *dir, int n, double *out)
         st = tinv_model_vae_encode(m, px, (size_t)n, SIDE, SIDE, mean, logvar);
     }
     for (int i = 0; st == TINV_OK && i < n; i++) {
-        prompts[i] = captions + (size_t)i * CAP;
+        prompts[i] = captions + (size_t)((i + shift) % n) * CAP;
         t[i] = (int32_t)((i * 997) / n);
         for (size_t k = 0; k < lat; k++) { /* unit Gaussian noise (Box-Muller on the toy PRNG) */
             double u1 = ((ti_toy_rng_next(&rng) >> 11) + 1.0) / 9007199254740993.0;
@@ -161,7 +166,7 @@ static tinv_status toy_loss(const char *dir, int n, double *out)
         }
     }
     if (st == TINV_OK)
-        st = tinv_model_diffusion_loss(m, tok, prompts, n, mean, SIDE / 2, SIDE / 2, t, noise, 0, out);
+        st = tinv_model_diffusion_loss(m, tok, prompts, n, mean, ls, ls, t, noise, 0, out);
     free(px);
     free(mean);
     free(logvar);
@@ -174,23 +179,28 @@ static tinv_status toy_loss(const char *dir, int n, double *out)
     return st;
 }
 
-/* The committed model has learnt to denoise the toy world: its diffusion loss is a small fraction
- * of an untrained model's (same architecture and tokenizer, the few-step build above). */
-static void test_committed_model_denoises(void)
+/* The committed model has learnt to denoise the toy world (its diffusion loss is a small fraction
+ * of an untrained model's: same architecture and tokenizer, the few-step build above) and it
+ * uses its captions: with another picture's caption the loss is clearly higher. */
+static void test_committed_model_denoises_and_listens(void)
 {
     if (access("toy/model/model_index.json", R_OK) != 0) {
         check_skip(__func__, "toy/model is missing (run from the source tree)");
         return;
     }
+    enum { N = 64 };
     char untrained[700];
     snprintf(untrained, sizeof untrained, "%s/a", tmpdir);
-    double trained = -1, fresh = -1;
-    CHECK(toy_loss("toy/model", 32, &trained) == TINV_OK);
-    CHECK(toy_loss(untrained, 32, &fresh) == TINV_OK);
-    printf("    diffusion loss on 32 fresh captioned pictures: committed model %.4f, untrained %.4f\n", trained,
-           fresh);
-    CHECK(trained < 0.1);
+    double trained = -1, wrong = -1, fresh = -1;
+    CHECK(toy_loss("toy/model", N, 0, &trained) == TINV_OK);
+    CHECK(toy_loss("toy/model", N, 1, &wrong) == TINV_OK);
+    CHECK(toy_loss(untrained, N, 0, &fresh) == TINV_OK);
+    printf("    diffusion loss on %d fresh captioned pictures: committed model %.4f (%.4f with another "
+           "picture's caption, +%.0f %%), untrained %.4f\n",
+           N, trained, wrong, 100 * (wrong / trained - 1), fresh);
+    CHECK(trained < 0.25);
     CHECK(trained < 0.2 * fresh);
+    CHECK(wrong > 2.0 * trained); /* the first model, which ignored its text: +5 % */
 }
 
 int main(void)
@@ -203,7 +213,7 @@ int main(void)
     ts_set_blas_threads(1);
     RUN(test_build_is_reproducible);
     RUN(test_weights_save_round_trip);
-    RUN(test_committed_model_denoises);
+    RUN(test_committed_model_denoises_and_listens);
     check_remove_tree(tmpdir);
     return check_summary("test_toy_model");
 }

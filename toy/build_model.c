@@ -40,13 +40,14 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--seed") == 0 && v) c.seed = strtoull(argv[++i], NULL, 10);
         else if (strcmp(a, "--vae-steps") == 0 && v) c.vae_steps = atoi(argv[++i]);
         else if (strcmp(a, "--unet-steps") == 0 && v) c.unet_steps = atoi(argv[++i]);
+        else if (strcmp(a, "--unet-batch") == 0 && v) c.unet_batch = atoi(argv[++i]);
         else if (strcmp(a, "--threads") == 0 && v) threads = atoi(argv[++i]);
         else if (strcmp(a, "--save-every") == 0 && v) c.save_every = atoi(argv[++i]);
         else if (strcmp(a, "--refine-steps") == 0 && v) c.refine_steps = atoi(argv[++i]);
         else if (strcmp(a, "--stage") == 0 && v) stage = argv[++i];
         else {
             fprintf(stderr, "usage: toy-build-model [--out DIR] [--seed N] [--vae-steps N] [--unet-steps N] "
-                            "[--threads N] [--save-every N] [--refine-steps N] [--stage all|build|refine]\n");
+                            "[--unet-batch N] [--threads N] [--save-every N] [--refine-steps N] [--stage all|build|refine]\n");
             return 2;
         }
     }
