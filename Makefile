@@ -38,7 +38,8 @@ TORCH_CXX11_ABI ?= $(shell nm -D --defined-only $(TORCH_LIBDIR)/libc10.so 2>/dev
 TORCH_CPPFLAGS += -D_GLIBCXX_USE_CXX11_ABI=$(TORCH_CXX11_ABI)
 # CUDA builds: link the CUDA parts even though no symbol is referenced directly, so
 # their device hooks register when libtinv is loaded.
-TORCH_CUDA_LIBS := $(if $(wildcard $(TORCH_LIBDIR)/libtorch_cuda.so),-Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed)
+comma := ,
+TORCH_CUDA_LIBS := $(if $(wildcard $(TORCH_LIBDIR)/libtorch_cuda.so),-Wl$(comma)--no-as-needed -ltorch_cuda -lc10_cuda -Wl$(comma)--as-needed)
 else
 TORCH_CPPFLAGS := -isystem /usr/include/torch/csrc/api/include
 TORCH_LDFLAGS  :=

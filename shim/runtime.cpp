@@ -65,6 +65,16 @@ const char *ts_torch_version(void) { return TORCH_VERSION; }
 
 int ts_has_mkldnn(void) { return at::hasMKLDNN() ? 1 : 0; }
 
+void ts_set_allow_tf32(int allow)
+{
+    try {
+        at::globalContext().setAllowTF32CuBLAS(allow != 0);
+        at::globalContext().setAllowTF32CuDNN(allow != 0);
+    } catch (...) {
+        // older or CPU-only libtorch: there is no TF32 to switch
+    }
+}
+
 const char *ts_blas_library(void)
 {
     // libtorch calls the Fortran BLAS symbol sgemm_; whichever library the dynamic

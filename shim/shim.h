@@ -60,6 +60,9 @@ const char *ts_blas_library(void);
 /* Threads of OpenBLAS's own pool; returns 1 when the BLAS in use is OpenBLAS (set), else 0. */
 int ts_set_blas_threads(int n);
 int ts_has_mkldnn(void);
+/* Let CUDA matmuls and convolutions round float32 inputs to TF32 (libtorch's default for
+ * convolutions) or not; nothing on CPU-only builds. */
+void ts_set_allow_tf32(int allow);
 /* Number of tensor handles created and not yet freed (all threads). */
 long ts_live_tensors(void);
 

@@ -7,6 +7,7 @@
 
 #include "golden.h"
 #include "safetensors.h"
+#include "shim.h"
 #include "tinv.h"
 
 /* One model per set, loaded on first use and kept for the remaining cases. */
@@ -49,6 +50,7 @@ tinv_model *golden_model(const char *set_dir, char *detail, size_t cap)
     tinv_status st = tinv_options_create(&opts);
     if (st == TINV_OK && device != NULL && device[0] != '\0')
         st = tinv_options_set_device(opts, device);
+    ts_set_allow_tf32(0); /* the fixtures' tolerances are float32's, not TF32's */
     if (st == TINV_OK)
         st = tinv_model_load(path, opts, &cached_model);
     tinv_options_free(opts);

@@ -120,7 +120,7 @@ static void replay_recorded_noise(tinv_model *m, ti_scheduler *s, ti_safetensors
         ti_sched_noise src = {NULL, replay_draw, &rp};
         rec_ctx rc = {mo_all, g_all, lat_all, n1};
         ti_cfg_loop loop = {m, s, context, 1, guidance, &src, 0, record_step, &rc};
-        ts_tensor *lat = ts_mul_scalar(ts_from_data(init, TS_F32, shape, 4, TS_F32, (ts_device){TS_CPU, 0}),
+        ts_tensor *lat = ts_mul_scalar(ts_from_data(init, TS_F32, shape, 4, TS_F32, m->opts.device),
                                        (double)s->init_noise_sigma);
         ts_tensor *final = NULL;
         if (lat == NULL || ti_cfg_denoise(&loop, lat, &final) != TINV_OK || rp.next != rp.n_draws) {
@@ -178,9 +178,9 @@ golden_result golden_sampler(const char *set_dir, json_t *c, char *detail, size_
     }
     int64_t shape[4] = {lat_info->shape[0], lat_info->shape[1], lat_info->shape[2], lat_info->shape[3]};
     size_t n1 = (size_t)lat_info->numel, K = s->n_timesteps;
-    ts_device cpu = {TS_CPU, 0};
+    ts_device dev = m->opts.device; /* ts_randn draws on the CPU and moves the result */
     /* Q15: the generator first draws the initial latents, then feeds every step. */
-    ts_tensor *noise0 = ts_randn(gen, shape, 4, TS_F32, cpu);
+    ts_tensor *noise0 = ts_randn(gen, shape, 4, TS_F32, dev);
     ts_tensor *lat = ts_mul_scalar(noise0, (double)s->init_noise_sigma);
     mo_all = malloc(K * 2 * n1 * sizeof *mo_all);
     g_all = malloc(K * n1 * sizeof *g_all);
@@ -201,7 +201,7 @@ golden_result golden_sampler(const char *set_dir, json_t *c, char *detail, size_
     ti_sched_noise noise = {gen, NULL, NULL};
     /* The library's own CFG loop (lib/sampler.c), recording every step. */
     int64_t cshape[3] = {ctx_info->shape[0], ctx_info->shape[1], ctx_info->shape[2]};
-    ts_tensor *context = ts_from_data(ctx, TS_F32, cshape, 3, TS_F32, cpu);
+    ts_tensor *context = ts_from_data(ctx, TS_F32, cshape, 3, TS_F32, dev);
     rec_ctx rc = {mo_all, g_all, lat_all, n1};
     ti_cfg_loop loop = {m, s, context, 1, guidance, &noise, 0, record_step, &rc};
     ts_tensor *final = NULL;
