@@ -3,10 +3,12 @@
  *
  *  1. Caption following: random captions of the world it was trained on -> pictures -> does the
  *     checker see the captioned shape and colour (and the background colour)?
- *  2. Textual inversion of the two concepts held out of its training (a shape, "ring", and a
- *     colour, "purple"), each from 5 generated pictures with per-picture captions, through the
- *     public trainer. Recall of the concept with the learned token vs the init word (baseline),
- *     composed with known words, and the two learned tokens in one prompt.
+ *  2. Textual inversion of the two concepts held out of its vocabulary (a shape, "ring", and a
+ *     colour, "purple": drawn in its training pictures but never named), each from 5 generated
+ *     pictures with per-picture captions, through the public trainer. Recall of the concept with
+ *     the learned token vs the init word (baseline) and vs the class word the model was trained
+ *     with ("shape", or no colour word), composed with known words, and the two learned tokens in
+ *     one prompt.
  *
  * Prints figures and a markdown summary; with --out DIR also writes sample grids there.
  * --quick uses fewer samples (a smoke run, not the published figures). */
@@ -34,6 +36,7 @@ typedef struct bench {
     int n;           /* samples per prompt */
     int steps;       /* sampling steps */
     double guidance;
+    double ti_lr;    /* textual inversion's learning rate */
     int bg_ref[TI_TOY_N_BG_COLOURS][3]; /* mean border colour of each plain background */
 } bench;
 
@@ -305,13 +308,13 @@ static void learn(bench *b, const char *dir, const char *token, const char *init
     if (tinv_trainer_create(b->model, b->tok, token, &tr) != TINV_OK || tinv_trainer_set_images(tr, dir) != TINV_OK ||
         tinv_trainer_set_resolution(tr, SIDE) != TINV_OK || tinv_trainer_set_steps(tr, steps) != TINV_OK ||
         tinv_trainer_set_batch(tr, 4) != TINV_OK || tinv_trainer_set_seed(tr, 5) != TINV_OK ||
-        tinv_optimizer_set_lr(tinv_trainer_optimizer(tr), 2e-2) != TINV_OK)
+        tinv_optimizer_set_lr(tinv_trainer_optimizer(tr), b->ti_lr) != TINV_OK)
         die(token);
     double t0 = now();
     if (tinv_trainer_run(tr) != TINV_OK)
         die(token);
-    printf("  learned %s (init \"%s\") from 5 pictures: %d steps of batch 4 in %.1f s\n", token, init_word, steps,
-           now() - t0);
+    printf("  learned %s (init \"%s\") from 5 pictures: %d steps of batch 4 at lr %g in %.1f s\n", token, init_word,
+           steps, b->ti_lr, now() - t0);
     tinv_trainer_free(tr);
 }
 
@@ -342,11 +345,12 @@ int main(int argc, char **argv)
 {
     const char *model_dir = argc > 1 ? argv[1] : "toy/model";
     bench b = {0};
-    int quick = 0, ti_steps = 400, n_captions = 100;
+    int quick = 0, ti_steps = 1200, n_captions = 100;
     const char *part = "all";
     b.n = 32;
     b.steps = 25;
     b.guidance = 4.0;
+    b.ti_lr = 2e-2;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
@@ -360,8 +364,10 @@ int main(int argc, char **argv)
             b.guidance = atof(argv[++i]);
         else if (strcmp(argv[i], "--ti-steps") == 0 && i + 1 < argc)
             ti_steps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--ti-lr") == 0 && i + 1 < argc)
+            b.ti_lr = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_toy [MODEL_DIR] [--quick] [--out DIR] [--part all|vae|captions|ti] [--steps N] [--guidance G] [--ti-steps N]\n");
+            fprintf(stderr, "usage: bench_toy [MODEL_DIR] [--quick] [--out DIR] [--part all|vae|captions|ti] [--steps N] [--guidance G] [--ti-steps N] [--ti-lr X]\n");
             return 2;
         }
     }
@@ -404,20 +410,25 @@ int main(int argc, char **argv)
     write_concept_pictures(dir_shape, TI_TOY_RING, -1, 1);
     write_concept_pictures(dir_colour, -1, TI_TOY_PURPLE, 0);
     printf("textual inversion of the held-out concepts:\n");
-    learn(&b, dir_shape, "<ring>", "circle", ti_steps);
+    learn(&b, dir_shape, "<ring>", "shape", ti_steps);
     learn(&b, dir_colour, "<purple>", "blue", ti_steps);
 
+    /* The ring is learnt from the class word the model drew rings under ("shape"), the baseline
+     * of the ring rows; the nearest named shape ("circle") is a second baseline. */
     const row rows[] = {
-        {"ring alone", "a <ring>", "a circle", {TI_TOY_RING, -1, -1}},
-        {"ring + colour (yellow)", "a yellow <ring>", "a yellow circle", {TI_TOY_RING, TI_TOY_YELLOW, -1}},
-        {"ring + colour (green)", "a large green <ring>", "a large green circle", {TI_TOY_RING, TI_TOY_GREEN, -1}},
-        {"ring + background", "a red <ring> on a striped green background", "a red circle on a striped green background",
+        {"ring alone", "a <ring>", "a shape", {TI_TOY_RING, -1, -1}},
+        {"ring + colour (yellow)", "a yellow <ring>", "a yellow shape", {TI_TOY_RING, TI_TOY_YELLOW, -1}},
+        {"ring + colour (green)", "a large green <ring>", "a large green shape", {TI_TOY_RING, TI_TOY_GREEN, -1}},
+        {"ring + background", "a red <ring> on a striped green background", "a red shape on a striped green background",
          {TI_TOY_RING, TI_TOY_RED, TI_TOY_BG_COLOUR(TI_TOY_GREEN)}},
         {"purple alone", "a <purple> square", "a blue square", {TI_TOY_SQUARE, TI_TOY_PURPLE, -1}},
         {"purple + shape (triangle)", "a <purple> triangle", "a blue triangle", {TI_TOY_TRIANGLE, TI_TOY_PURPLE, -1}},
         {"purple + background", "a <purple> cross on a plain white background", "a blue cross on a plain white background",
          {TI_TOY_CROSS, TI_TOY_PURPLE, TI_TOY_BG_WHITE}},
-        {"two learned: purple ring", "a <purple> <ring>", "a blue circle", {TI_TOY_RING, TI_TOY_PURPLE, -1}},
+        {"two learned: purple ring", "a <purple> <ring>", "a blue shape", {TI_TOY_RING, TI_TOY_PURPLE, -1}},
+        /* second baselines: the nearest named shape; the prompt without a colour word */
+        {"ring vs nearest named shape", "a <ring>", "a circle", {TI_TOY_RING, -1, -1}},
+        {"purple vs no colour word", "a <purple> square", "a square", {TI_TOY_SQUARE, TI_TOY_PURPLE, -1}},
     };
     printf("\n| what | learned-token prompt | recall | init-word prompt (baseline) | recall |\n");
     printf("|---|---|---:|---|---:|\n");

@@ -34,6 +34,10 @@ void ti_toy_train_defaults(ti_toy_train_config *c)
     c->side = 32;
     c->held_out_shape = TI_TOY_RING;
     c->held_out_colour = TI_TOY_PURPLE;
+    c->held_out_drawn = 1;
+    c->drop_shape = 0.2;
+    c->latent_factor = 4;
+    c->unet_width = 64;
     c->vae_steps = 4000;
     c->vae_batch = 16;
     c->vae_lr = 1e-3;
@@ -51,11 +55,12 @@ void ti_toy_train_defaults(ti_toy_train_config *c)
 
 static double uniform01(uint64_t *rng) { return (double)(ti_toy_rng_next(rng) >> 11) / 9007199254740992.0; }
 
-/* Every caption word except the held-out names, each twice so that BPE merges it whole. */
+/* Every caption word except the held-out names, each twice so that BPE merges it whole ("shape"
+ * too: a word the tokenizer knows whatever the model is trained on). */
 static void toy_corpus(const ti_toy_train_config *c, char *out, size_t cap)
 {
     size_t len = 0;
-    const char *fixed[] = {"a", "on", "background"};
+    const char *fixed[] = {"a", "on", "background", "shape"};
     for (int rep = 0; rep < 2; rep++) {
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             len += (size_t)snprintf(out + len, cap - len, "%s ", fixed[i]);
@@ -79,8 +84,10 @@ void ti_toy_training_batch(const ti_toy_train_config *c, uint64_t *rng, int n, f
 {
     ti_toy_options opts;
     ti_toy_options_default(&opts);
-    opts.exclude_shape = c->held_out_shape;
-    opts.exclude_colour = c->held_out_colour;
+    if (!c->held_out_drawn) {
+        opts.exclude_shape = c->held_out_shape;
+        opts.exclude_colour = c->held_out_colour;
+    }
     size_t plane = (size_t)c->side * (size_t)c->side;
     uint8_t *rgb = malloc(plane * 3);
     for (int i = 0; i < n && rgb; i++) {
@@ -97,6 +104,15 @@ void ti_toy_training_batch(const ti_toy_train_config *c, uint64_t *rng, int n, f
             if (uniform01(rng) < c->drop_part)
                 say &= ~bit;
         int empty = uniform01(rng) < c->drop_caption;
+        if (c->held_out_drawn) {
+            /* held-out names never appear; the class word sometimes stands in for known shapes too */
+            if (uniform01(rng) < c->drop_shape || s.shape == c->held_out_shape)
+                say &= ~(unsigned)TI_TOY_SAY_SHAPE;
+            if (s.colour == c->held_out_colour)
+                say &= ~(unsigned)TI_TOY_SAY_COLOUR;
+            if (c->held_out_colour >= 0 && s.background_colour == TI_TOY_BG_COLOUR(c->held_out_colour))
+                say &= ~(unsigned)TI_TOY_SAY_BG_COLOUR;
+        }
         if (captions == NULL)
             continue;
         char *out = captions + (size_t)i * cap;
@@ -138,13 +154,12 @@ static tinv_status store_optimizer(const ti_weights *a, const ti_weights *b, dou
     return st;
 }
 
-static const ts_device cpu = {TS_CPU, 0};
-
-/* A draw from the VAE posterior: mean + exp(logvar / 2) * N(0, 1) (one randn from `gen`). */
-static ts_tensor *sample_posterior(const ts_tensor *mean, const ts_tensor *logvar, ts_generator *gen)
+/* A draw from the VAE posterior: mean + exp(logvar / 2) * N(0, 1) (one randn from `gen`, drawn
+ * on the CPU whatever the device, so every device sees the same noise). */
+static ts_tensor *sample_posterior(const ts_tensor *mean, const ts_tensor *logvar, ts_generator *gen, ts_device dev)
 {
     int64_t ls[4] = {ts_size(mean, 0), ts_size(mean, 1), ts_size(mean, 2), ts_size(mean, 3)};
-    return ts_add(mean, ts_mul(ts_exp(ts_mul_scalar(logvar, 0.5)), ts_randn(gen, ls, 4, TS_F32, cpu)));
+    return ts_add(mean, ts_mul(ts_exp(ts_mul_scalar(logvar, 0.5)), ts_randn(gen, ls, 4, TS_F32, dev)));
 }
 
 /* VAE: reconstruction MSE on a sampled latent plus vae_kl times the mean KL to N(0, 1). */
@@ -161,10 +176,10 @@ static tinv_status train_vae(tinv_model *m, const ti_toy_train_config *c, ts_gen
         ti_toy_training_batch(c, rng, c->vae_batch, pixels, NULL, 0);
         size_t scope = ts_scope_begin();
         int64_t shape[4] = {c->vae_batch, 3, c->side, c->side};
-        ts_tensor *x = ts_from_data(pixels, TS_F32, shape, 4, TS_F32, cpu), *mean = NULL, *logvar = NULL;
+        ts_tensor *x = ts_from_data(pixels, TS_F32, shape, 4, TS_F32, m->opts.device), *mean = NULL, *logvar = NULL;
         st = x ? ti_vae_encode(&m->vae, x, 0, &mean, &logvar) : tinv_last_status();
         if (st == TINV_OK) {
-            ts_tensor *z = sample_posterior(mean, logvar, gen);
+            ts_tensor *z = sample_posterior(mean, logvar, gen, m->opts.device);
             ts_tensor *rec = ts_mse_loss(ti_vae_decode(&m->vae, z, 0), x);
             /* KL(N(mu, sigma^2) || N(0, 1)) per element: (mu^2 + sigma^2 - 1 - log sigma^2) / 2. */
             ts_tensor *kl = ts_mul_scalar(
@@ -200,7 +215,7 @@ static tinv_status latent_scale(tinv_model *m, const ti_toy_train_config *c, uin
     ti_toy_training_batch(c, rng, N, pixels, NULL, 0);
     size_t scope = ts_scope_begin();
     int64_t shape[4] = {N, 3, c->side, c->side};
-    ts_tensor *x = ts_from_data(pixels, TS_F32, shape, 4, TS_F32, cpu), *mean = NULL, *logvar = NULL;
+    ts_tensor *x = ts_from_data(pixels, TS_F32, shape, 4, TS_F32, m->opts.device), *mean = NULL, *logvar = NULL;
     tinv_status st = x ? ti_vae_encode(&m->vae, x, 0, &mean, &logvar) : tinv_last_status();
     if (st == TINV_OK) {
         ts_tensor *centred = ts_sub(mean, ts_mean(mean));
@@ -320,17 +335,18 @@ static tinv_status train_denoiser(tinv_model *m, tinv_tokenizer *tok, const ti_t
             break;
         size_t scope = ts_scope_begin();
         int64_t shape[4] = {B, 3, c->side, c->side}, is[2] = {B, L};
-        ts_tensor *x = ts_from_data(pixels, TS_F32, shape, 4, TS_F32, cpu), *mean = NULL, *logvar = NULL;
-        ts_tensor *ids_t = ts_from_data(ids, TS_I32, is, 2, TS_I64, cpu);
+        ts_device dev = m->opts.device;
+        ts_tensor *x = ts_from_data(pixels, TS_F32, shape, 4, TS_F32, dev), *mean = NULL, *logvar = NULL;
+        ts_tensor *ids_t = ts_from_data(ids, TS_I32, is, 2, TS_I64, dev);
         int prev = ts_set_grad_enabled(0);
         st = x && ids_t ? ti_vae_encode(&m->vae, x, 0, &mean, &logvar) : tinv_last_status();
         ts_set_grad_enabled(prev);
         double loss = 0;
         if (st == TINV_OK) {
             int64_t ls[4] = {ts_size(mean, 0), ts_size(mean, 1), ts_size(mean, 2), ts_size(mean, 3)};
-            ts_tensor *z = sample_posterior(mean, logvar, gen); /* before the noise: same draws as always */
+            ts_tensor *z = sample_posterior(mean, logvar, gen, dev); /* before the noise: same draws as always */
             ts_tensor *latents = ts_mul_scalar(z, m->vae.cfg.scaling_factor);
-            ts_tensor *noise = ts_randn(gen, ls, 4, TS_F32, cpu);
+            ts_tensor *noise = ts_randn(gen, ls, 4, TS_F32, dev);
             st = latents && noise ? ti_diffusion_loss(m, ids_t, latents, noise, timesteps, 1, &loss, NULL)
                                   : tinv_last_status();
         }
@@ -363,10 +379,16 @@ typedef struct stage {
     ts_generator *gen;
 } stage;
 
-static tinv_status stage_open(const char *dir, uint64_t seed, stage *s)
+static tinv_status stage_open(const char *dir, uint64_t seed, const char *device, stage *s)
 {
     memset(s, 0, sizeof *s);
-    tinv_status st = tinv_model_load(dir, NULL, &s->m);
+    tinv_options *opts = NULL;
+    tinv_status st = tinv_options_create(&opts);
+    if (st == TINV_OK && device != NULL)
+        st = tinv_options_set_device(opts, device);
+    if (st == TINV_OK)
+        st = tinv_model_load(dir, opts, &s->m);
+    tinv_options_free(opts);
     if (st == TINV_OK)
         st = tinv_tokenizer_load(dir, NULL, &s->tok);
     if (st == TINV_OK && (s->gen = ts_generator_create(seed)) == NULL)
@@ -384,7 +406,7 @@ static void stage_close(stage *s)
 tinv_status ti_toy_model_refine(const char *dir, const ti_toy_train_config *c)
 {
     stage s;
-    tinv_status st = stage_open(dir, c->seed ^ 0x726566696e65ULL, &s);
+    tinv_status st = stage_open(dir, c->seed ^ 0x726566696e65ULL, c->device, &s);
     uint64_t rng = c->seed ^ 0x726566696e65ULL; /* "refine": fresh pictures, not the build's */
     if (st == TINV_OK)
         st = train_denoiser(s.m, s.tok, c, s.gen, &rng, dir, "refine", c->refine_steps, c->refine_lr, c->refine_ema);
@@ -403,11 +425,23 @@ tinv_status ti_toy_model_build(const char *dir, const ti_toy_train_config *c)
     ti_tiny_spec spec = toy_spec_base;
     spec.corpus = corpus;
     spec.vae_sample = c->side;
-    spec.unet_sample = c->side / 4;
+    /* one VAE level per halving, 32 channels on the first, 64 on the rest */
+    int levels = 1;
+    while ((1 << (levels - 1)) < c->latent_factor && levels < 4)
+        levels++;
+    if ((1 << (levels - 1)) != c->latent_factor || c->side % c->latent_factor != 0 || c->unet_width < 8)
+        return ti_error(TINV_ERR_INVALID_ARGUMENT, "toy model: latent factor %d (2, 4 or 8 dividing the side %d) "
+                        "or UNet width %d (>= 8) out of range", c->latent_factor, c->side, c->unet_width);
+    spec.vae_levels = levels;
+    for (int i = 0; i < levels; i++)
+        spec.vae_channels[i] = i == 0 ? 32 : 64;
+    spec.unet_sample = c->side / c->latent_factor;
+    spec.unet_channels[0] = c->unet_width;
+    spec.unet_channels[1] = 2 * c->unet_width;
     TI_TRY(ti_tiny_model_write(dir, &spec, c->seed));
 
     stage s;
-    tinv_status st = stage_open(dir, c->seed ^ 0x746f79ULL, &s);
+    tinv_status st = stage_open(dir, c->seed ^ 0x746f79ULL, c->device, &s);
     tinv_model *m = s.m;
     uint64_t rng = c->seed;
     if (st == TINV_OK)

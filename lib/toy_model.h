@@ -1,6 +1,6 @@
 /* The toy-world model (issue 9): a tiny Stable-Diffusion-architecture model trained from scratch
- * by the library on toy_world.c's captioned pictures, with one shape and one colour held out so
- * that textual inversion has something new to learn.
+ * by the library on toy_world.c's captioned pictures, with one shape and one colour held out of
+ * its vocabulary so that textual inversion has something new to learn.
  *
  * Training is full-parameter, through the same AdamW optimizer the learned tokens use: first the
  * VAE (reconstruction + a small KL term), then the latent scale, then text encoder and UNet
@@ -19,7 +19,14 @@ typedef void (*ti_toy_progress_fn)(void *user, const char *stage, int step, int 
 typedef struct ti_toy_train_config {
     uint64_t seed;
     int side;                            /* picture side in pixels */
-    int held_out_shape, held_out_colour; /* never drawn nor named; -1: none */
+    int held_out_shape, held_out_colour; /* never named; -1: none */
+    int held_out_drawn;  /* 1: held-out concepts are drawn, captioned as "shape" / without a colour
+                          * word (textual inversion's setting: the model can draw them but has no
+                          * word for them); 0: never drawn either */
+    double drop_shape;   /* probability that a known shape is also called "shape" (held_out_drawn) */
+    int latent_factor;   /* pixels per latent pixel a side: 2, 4 or 8 */
+    int unet_width;      /* channels of the UNet's first level; the second has twice as many */
+    const char *device;  /* "cpu", "cuda", "cuda:N"; NULL: cpu */
     int vae_steps, vae_batch;
     double vae_lr, vae_kl; /* KL weight against the per-element reconstruction MSE */
     int unet_steps, unet_batch;
@@ -47,7 +54,8 @@ tinv_status ti_toy_model_build(const char *dir, const ti_toy_train_config *c);
  * (refine_steps 0). */
 tinv_status ti_toy_model_refine(const char *dir, const ti_toy_train_config *c);
 
-/* Random captioned training pictures: `n` scenes from `*rng` (held-out concepts excluded) as
+/* Random captioned training pictures: `n` scenes from `*rng` (held-out concepts excluded, or
+ * drawn and left unnamed with held_out_drawn) as
  * float [-1, 1] CHW planes in `pixels` (n*3*side*side) and, when `captions` is non-NULL, their
  * captions (each `cap` bytes) with parts dropped at random as in training. */
 void ti_toy_training_batch(const ti_toy_train_config *c, uint64_t *rng, int n, float *pixels, char *captions,

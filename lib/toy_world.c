@@ -113,10 +113,11 @@ void ti_toy_random_scene(uint64_t *rng, int side, const ti_toy_options *opts, ti
         out->background_colour = allowed[r_bgc % (uint32_t)n];
     }
 
-    /* Radius: small 16-20% of the side, large 27-33% (the shape is then 10-35 % of the
-     * pixels, enough of a denoiser's loss that it learns shapes, not just backgrounds). */
+    /* Radius: small 21-25% of the side, large 32-37% (the shape is then 15-45 % of the
+     * pixels, enough of a denoiser's loss that it learns outlines, not just backgrounds, and a
+     * ring's hole is more than one latent pixel wide at VAE factor 4). */
     double u = (double)(ti_toy_rng_next(rng) >> 11) / 9007199254740992.0;
-    double frac = out->size == TI_TOY_SMALL ? 0.16 + 0.04 * u : 0.27 + 0.06 * u;
+    double frac = out->size == TI_TOY_SMALL ? 0.21 + 0.04 * u : 0.32 + 0.05 * u;
     int radius = (int)floor(frac * side + 0.5);
     if (radius < 3) radius = 3;
     out->radius = radius;
@@ -232,9 +233,9 @@ int ti_toy_caption_parts(const ti_toy_scene *s, unsigned say, char *buf, size_t 
 {
     if (s == NULL || (buf == NULL && cap > 0)) return -1;
     const char *size = ti_toy_size_name(s->size), *colour = ti_toy_colour_name(s->colour);
-    const char *shape = ti_toy_shape_name(s->shape), *bg = ti_toy_background_name(s->background);
+    const char *shape = (say & TI_TOY_SAY_SHAPE) ? ti_toy_shape_name(s->shape) : "shape", *bg = ti_toy_background_name(s->background);
     const char *bgc = ti_toy_bg_colour_name(s->background_colour);
-    if (!size || !colour || !shape || !bg || !bgc) return -1;
+    if (!size || !colour || !ti_toy_shape_name(s->shape) || !bg || !bgc) return -1;
     const char *sp = " ";
     unsigned bg_parts = say & (TI_TOY_SAY_BG_KIND | TI_TOY_SAY_BG_COLOUR);
     return snprintf(buf, cap, "a%s%s%s%s %s%s%s%s%s%s%s", (say & TI_TOY_SAY_SIZE) ? sp : "",

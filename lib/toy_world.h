@@ -70,9 +70,10 @@ void ti_toy_render(const ti_toy_scene *s, int side, uint8_t *rgb);
 /* "a small red circle on a striped blue background" (lower case ASCII). Returns what snprintf
  * returns: the full length, >= cap when truncated, negative on bad arguments. */
 int ti_toy_caption(const ti_toy_scene *s, char *buf, size_t cap);
-/* Which parts a caption says; the shape is always named. */
+/* Which parts a caption says. Without TI_TOY_SAY_SHAPE the shape is called "shape" (the class
+ * word, as "a photo of a dog" is to one particular dog). */
 enum { TI_TOY_SAY_SIZE = 1, TI_TOY_SAY_COLOUR = 2, TI_TOY_SAY_BG_KIND = 4, TI_TOY_SAY_BG_COLOUR = 8,
-       TI_TOY_SAY_ALL = 15 };
+       TI_TOY_SAY_SHAPE = 16, TI_TOY_SAY_ALL = 31 };
 /* A caption with only the parts in `say`: "a red circle", "a circle on a striped background".
  * Returns like ti_toy_caption. */
 int ti_toy_caption_parts(const ti_toy_scene *s, unsigned say, char *buf, size_t cap);

@@ -76,7 +76,7 @@ static void test_build_is_reproducible(void)
     /* every caption word is one token; the held-out names are not in the vocabulary */
     static const char *const words[] = {"a", "on", "background", "circle", "square", "triangle", "cross",
                                         "small", "large", "red", "green", "blue", "yellow", "orange",
-                                        "plain", "gradient", "striped", "white", "gray", "black"};
+                                        "plain", "gradient", "striped", "white", "gray", "black", "shape"};
     for (size_t i = 0; ok && i < sizeof words / sizeof *words; i++) {
         ok = token_count(tok, words[i]) == 1;
         if (!ok)
@@ -126,8 +126,63 @@ static void test_weights_save_round_trip(void)
     CHECK(count_ok);
 }
 
+/* The checker on one float [-1, 1] CHW picture. */
+static void classify_planes(const float *planes, int side, int *shape, int *colour)
+{
+    size_t plane = (size_t)side * (size_t)side;
+    uint8_t *rgb = malloc(plane * 3);
+    for (size_t p = 0; rgb && p < plane; p++)
+        for (size_t ch = 0; ch < 3; ch++)
+            rgb[p * 3 + ch] = (uint8_t)lrintf((planes[ch * plane + p] + 1) * 127.5f);
+    if (rgb)
+        ti_toy_classify(rgb, side, shape, colour);
+    free(rgb);
+}
+
+/* The training pictures draw the held-out concepts but the captions never name them: rings are
+ * "shape"s (as some known shapes are too), purple pictures have no colour word. */
+static void test_training_batch_draws_but_never_names(void)
+{
+    enum { N = 600, SIDE = 32, CAP = 160 };
+    ti_toy_train_config c;
+    ti_toy_train_defaults(&c);
+    float *px = malloc((size_t)N * 3 * SIDE * SIDE * sizeof *px);
+    char *captions = malloc((size_t)N * CAP);
+    uint64_t rng = 99;
+    ti_toy_training_batch(&c, &rng, N, px, captions, CAP);
+    int rings = 0, purples = 0, named = 0, class_word = 0, class_word_known = 0;
+    for (int i = 0; px && captions && i < N; i++) {
+        int shape = -1, colour = -1;
+        classify_planes(px + (size_t)i * 3 * SIDE * SIDE, SIDE, &shape, &colour);
+        const char *cap = captions + (size_t)i * CAP;
+        rings += shape == TI_TOY_RING;
+        purples += colour == TI_TOY_PURPLE;
+        named += strstr(cap, "ring") != NULL || strstr(cap, "purple") != NULL;
+        int says_shape = strstr(cap, "shape") != NULL;
+        class_word += says_shape;
+        class_word_known += says_shape && shape != TI_TOY_RING;
+    }
+    printf("    %d training pictures: %d rings, %d purple shapes, %d captions say \"shape\" (%d of them "
+           "for known shapes), %d name a held-out concept\n",
+           N, rings, purples, class_word, class_word_known, named);
+    CHECK(rings > N / 10 && purples > N / 12); /* about 1/5 and 1/6 */
+    CHECK(named == 0);
+    CHECK(class_word > rings / 2 && class_word_known > 0);
+    c.held_out_drawn = 0; /* the other setting: never drawn */
+    ti_toy_training_batch(&c, &rng, N, px, captions, CAP);
+    int drawn = 0;
+    for (int i = 0; px && i < N; i++) {
+        int shape = -1, colour = -1;
+        classify_planes(px + (size_t)i * 3 * SIDE * SIDE, SIDE, &shape, &colour);
+        drawn += shape == TI_TOY_RING || colour == TI_TOY_PURPLE;
+    }
+    CHECK(drawn == 0);
+    free(px);
+    free(captions);
+}
+
 /* Mean diffusion loss of `dir`'s model over n fresh captioned pictures of the toy world (held-out
- * concepts excluded) at timesteps spread evenly over the schedule. Picture i is paired with caption
+ * concepts drawn, captioned without their names) at timesteps spread evenly over the schedule. Picture i is paired with caption
  * (i + shift) % n: shift 0 gives each its own caption, others another picture's. */
 static tinv_status toy_loss(const char *dir, int n, int shift, double *out)
 {
@@ -213,6 +268,7 @@ int main(void)
     ts_set_blas_threads(1);
     RUN(test_build_is_reproducible);
     RUN(test_weights_save_round_trip);
+    RUN(test_training_batch_draws_but_never_names);
     RUN(test_committed_model_denoises_and_listens);
     check_remove_tree(tmpdir);
     return check_summary("test_toy_model");

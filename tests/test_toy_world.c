@@ -353,12 +353,16 @@ static void test_caption_parts(void)
     s.background = TI_TOY_STRIPED;
     s.background_colour = TI_TOY_BG_WHITE;
     char buf[200];
-    CHECK(ti_toy_caption_parts(&s, 0, buf, sizeof buf) > 0 && strcmp(buf, "a cross") == 0);
-    CHECK(ti_toy_caption_parts(&s, TI_TOY_SAY_COLOUR, buf, sizeof buf) > 0 && strcmp(buf, "a red cross") == 0);
-    ti_toy_caption_parts(&s, TI_TOY_SAY_SIZE | TI_TOY_SAY_BG_COLOUR, buf, sizeof buf);
+    const unsigned SHAPE = TI_TOY_SAY_SHAPE;
+    CHECK(ti_toy_caption_parts(&s, SHAPE, buf, sizeof buf) > 0 && strcmp(buf, "a cross") == 0);
+    CHECK(ti_toy_caption_parts(&s, SHAPE | TI_TOY_SAY_COLOUR, buf, sizeof buf) > 0 && strcmp(buf, "a red cross") == 0);
+    ti_toy_caption_parts(&s, SHAPE | TI_TOY_SAY_SIZE | TI_TOY_SAY_BG_COLOUR, buf, sizeof buf);
     CHECK(strcmp(buf, "a large cross on a white background") == 0);
-    ti_toy_caption_parts(&s, TI_TOY_SAY_BG_KIND, buf, sizeof buf);
+    ti_toy_caption_parts(&s, SHAPE | TI_TOY_SAY_BG_KIND, buf, sizeof buf);
     CHECK(strcmp(buf, "a cross on a striped background") == 0);
+    /* without the shape bit the class word stands in */
+    CHECK(ti_toy_caption_parts(&s, TI_TOY_SAY_COLOUR, buf, sizeof buf) > 0 && strcmp(buf, "a red shape") == 0);
+    CHECK(ti_toy_caption_parts(&s, 0, buf, sizeof buf) > 0 && strcmp(buf, "a shape") == 0);
     char full[200];
     ti_toy_caption(&s, full, sizeof full);
     ti_toy_caption_parts(&s, TI_TOY_SAY_ALL, buf, sizeof buf);

@@ -45,9 +45,16 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--save-every") == 0 && v) c.save_every = atoi(argv[++i]);
         else if (strcmp(a, "--refine-steps") == 0 && v) c.refine_steps = atoi(argv[++i]);
         else if (strcmp(a, "--stage") == 0 && v) stage = argv[++i];
+        else if (strcmp(a, "--device") == 0 && v) c.device = argv[++i];
+        else if (strcmp(a, "--latent-factor") == 0 && v) c.latent_factor = atoi(argv[++i]);
+        else if (strcmp(a, "--unet-width") == 0 && v) c.unet_width = atoi(argv[++i]);
+        else if (strcmp(a, "--held-out") == 0 && v && (strcmp(v, "unnamed") == 0 || strcmp(v, "never-drawn") == 0))
+            c.held_out_drawn = strcmp(argv[++i], "unnamed") == 0;
         else {
             fprintf(stderr, "usage: toy-build-model [--out DIR] [--seed N] [--vae-steps N] [--unet-steps N] "
-                            "[--unet-batch N] [--threads N] [--save-every N] [--refine-steps N] [--stage all|build|refine]\n");
+                            "[--unet-batch N] [--threads N] [--save-every N] [--refine-steps N] [--stage all|build|refine]\n"
+                            "       [--device cpu|cuda[:N]] [--latent-factor 2|4|8] [--unet-width N] "
+                            "[--held-out unnamed|never-drawn]\n");
             return 2;
         }
     }
@@ -59,9 +66,11 @@ int main(int argc, char **argv)
     ts_set_blas_threads(1); /* ATen's threads do the parallel work; see shim/runtime.cpp */
     c.progress = progress;
     t0 = now();
-    printf("toy model -> %s (%s): seed %llu, %d threads, VAE %d x %d, text+UNet %d x %d, refine %d\n", out, stage,
-           (unsigned long long)c.seed, threads, c.vae_steps, c.vae_batch, c.unet_steps, c.unet_batch,
-           c.refine_steps);
+    printf("toy model -> %s (%s) on %s: seed %llu, %d threads, VAE %d x %d (factor %d), text+UNet %d x %d "
+           "(width %d), refine %d, held-out concepts %s\n",
+           out, stage, c.device ? c.device : "cpu", (unsigned long long)c.seed, threads, c.vae_steps, c.vae_batch,
+           c.latent_factor, c.unet_steps, c.unet_batch, c.unet_width, c.refine_steps,
+           c.held_out_drawn ? "drawn, unnamed" : "never drawn");
     tinv_status st = TINV_OK;
     if (strcmp(stage, "refine") != 0)
         st = ti_toy_model_build(out, &c);
