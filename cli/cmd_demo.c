@@ -17,15 +17,16 @@ static const char INIT_WORD[] = "circle";
 static int usage(FILE *out)
 {
     fprintf(out,
-            "usage: tinv demo [DIR]\n\n"
+            "usage: tinv demo --random [DIR]\n\n"
             "Runs textual inversion end to end without downloading anything, in DIR (default\n"
             "tinv-demo): writes the library's tiny demo model to DIR/model, draws %d pictures of a red\n"
             "ring to DIR/images, trains the token %s on them (tinv train, 64x64, 300 steps), saves it\n"
             "as DIR/ring.safetensors (diffusers) and DIR/ring-a1111.safetensors (AUTOMATIC1111), and\n"
             "samples 2x2 grids of \"a photo of a %s\" and \"a photo of a %s\" (tinv sample) to\n"
             "DIR/grid-learned.png and DIR/grid-init-word.png.\n\n"
-            "tinv demo --toy [DIR] runs the same on the bundled toy model, trained by the library on\n"
-            "captioned shape pictures (tinv demo --toy --help).\n",
+            "The model has random weights, so this shows the plumbing, not learning; plain tinv demo\n"
+            "[DIR] runs the round trip on the bundled toy model, which the library trained on captioned\n"
+            "shape pictures (tinv demo --help).\n",
             N_PICTURES, TOKEN, TOKEN, INIT_WORD);
     return out == stdout ? 0 : 2;
 }
@@ -86,16 +87,22 @@ static int init_is_one_token(const char *model_dir)
     return one;
 }
 
+/* tinv demo: the toy model's demo (cmd_demo_toy.c) unless --random asks for this one. */
 int cmd_demo(int argc, char **argv)
 {
     const char *dir = "tinv-demo";
+    int random_model = 0;
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--toy") == 0)
-            return cmd_demo_toy(argc, argv);
+        random_model |= strcmp(argv[i], "--random") == 0;
+    if (!random_model)
+        return cmd_demo_toy(argc, argv);
+    int given_dir = 0;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--random") == 0)
+            continue;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return usage(stdout);
-        if (argv[i][0] == '-' || i > 1) {
+        if (argv[i][0] == '-' || given_dir++) {
             fprintf(stderr, "tinv demo: unexpected argument '%s'\n\n", argv[i]);
             return usage(stderr);
         }

@@ -1,8 +1,10 @@
-/* tinv demo --toy: textual inversion on the bundled toy model, with no download. The toy model
- * (toy/model, trained from scratch by the library on the toy world's captioned pictures) never
- * saw a ring; the demo draws 5 ring pictures with the toy world, teaches the model the token
- * <ring> with `tinv train`, then samples with the token and with the init word "circle" and lets
- * the toy world's checker say how many pictures show a ring. */
+/* tinv demo (and its old spelling tinv demo --toy): textual inversion on the bundled toy model,
+ * with no download. The toy model
+ * (toy/model, trained from scratch by the library on the toy world's captioned pictures) drew
+ * rings in training but never heard the word: they were captioned "shape", a class word it also
+ * saw for other shapes. The demo draws 5 ring pictures with the toy world, teaches the model the
+ * token <ring> with `tinv train` (initialised from "shape"), then samples with the token and with
+ * the init word and lets the toy world's checker say how many pictures show a ring. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 enum { SIDE = 32, N_PICTURES = 5, N_SAMPLES = 8, ZOOM = 4 };
 
 static const char TOKEN[] = "<ring>";
-static const char INIT_WORD[] = "circle";
+static const char INIT_WORD[] = "shape";
 
 #ifndef TINV_TOY_MODEL_SOURCE
 #define TINV_TOY_MODEL_SOURCE "toy/model"
@@ -28,17 +30,19 @@ static const char INIT_WORD[] = "circle";
 static int usage(FILE *out)
 {
     fprintf(out,
-            "usage: tinv demo --toy [DIR] [--model TOY_MODEL] [--steps N]\n\n"
+            "usage: tinv demo [DIR] [--model TOY_MODEL] [--steps N]\n\n"
             "Textual inversion end to end on the bundled toy model, no download, in DIR (default\n"
             "tinv-demo). The toy model draws 32x32 shapes from captions (\"a small red circle on a\n"
-            "striped blue background\") but never saw a ring. The demo draws %d ring pictures with\n"
-            "captions to DIR/images, learns the token %s from them (tinv train, default 300 steps),\n"
-            "saves it as DIR/ring.safetensors (diffusers) and DIR/ring-a1111.safetensors\n"
-            "(AUTOMATIC1111), samples %d pictures of \"a %s\", \"a yellow %s\" and the init word\n"
-            "\"a %s\", writes them as the rows of DIR/grid.png and prints how many the toy world's\n"
-            "checker sees as rings. The toy model is a first, weak one: see docs/toy-world.md for\n"
-            "what it draws and how well textual inversion works on it today.\n\n"
-            "The toy model is looked for at --model, $TINV_TOY_MODEL, %s, then %s.\n",
+            "striped blue background\"); it drew rings in training but only ever called them \"shape\".\n"
+            "The demo draws %d ring pictures with captions to DIR/images, learns the token %s from\n"
+            "them (tinv train, default 1200 steps), saves it as DIR/ring.safetensors (diffusers) and\n"
+            "DIR/ring-a1111.safetensors (AUTOMATIC1111), samples %d pictures of \"a %s\", \"a yellow %s\"\n"
+            "and the init word \"a %s\", writes them as the rows of DIR/grid.png and prints how many\n"
+            "the toy world's checker sees as rings. The toy model is small and its shapes are rough: see\n"
+            "docs/toy-world.md for what it draws and how well textual inversion works on it today.\n\n"
+            "The toy model is looked for at --model, $TINV_TOY_MODEL, %s, then %s.\n"
+            "tinv demo --random [DIR] runs the round trip on the library's random-weight demo model\n"
+            "instead (no toy model needed).\n",
             N_PICTURES, TOKEN, N_SAMPLES, TOKEN, TOKEN, INIT_WORD, TINV_TOY_MODEL_SOURCE, TINV_TOY_MODEL_INSTALLED);
     return out == stdout ? 0 : 2;
 }
@@ -141,7 +145,7 @@ static int sample_rows(const char *model_dir, const char *embedding, demo_row *r
 int cmd_demo_toy(int argc, char **argv)
 {
     const char *dir = "tinv-demo", *given_model = NULL;
-    char *steps = "300";
+    char *steps = "1200"; /* 400 steps barely move the token from "shape" (docs/toy-world.md) */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return usage(stdout);
@@ -163,7 +167,7 @@ int cmd_demo_toy(int argc, char **argv)
     if (!is_model(model)) {
         fprintf(stderr,
                 "tinv demo: no toy model at %s (it ships in the source tree as toy/model and is installed to\n"
-                "%s); pass --model DIR or set TINV_TOY_MODEL\n",
+                "%s); pass --model DIR, set TINV_TOY_MODEL, or run tinv demo --random\n",
                 model, TINV_TOY_MODEL_INSTALLED);
         return 1;
     }
@@ -175,10 +179,10 @@ int cmd_demo_toy(int argc, char **argv)
     snprintf(state, sizeof state, "%s/ring-a1111.state.safetensors", dir);
     if (!demo_make_dir(dir) || !demo_make_dir(images) || !draw_pictures(images))
         return 1;
-    printf("drew %d ring pictures (%dx%d) with captions to %s; the toy model %s never saw a ring\n", N_PICTURES,
-           SIDE, SIDE, images, model);
+    printf("drew %d ring pictures (%dx%d) with captions to %s; the toy model %s has no word for a ring\n",
+           N_PICTURES, SIDE, SIDE, images, model);
 
-    char token[] = "<ring>", init[] = "circle";
+    char token[] = "<ring>", init[] = "shape";
     char *train[] = {"train", "--model", model, "--images", images, "--token", token, "--init", init,
                      "--resolution", "32", "--steps", steps, "--batch", "4", "--lr", "2e-2", "--format", "a1111",
                      "--out", a1111, NULL};
@@ -188,7 +192,7 @@ int cmd_demo_toy(int argc, char **argv)
     if (!demo_write_diffusers_copy(model, a1111, diffusers, TOKEN))
         return 1;
 
-    demo_row rows[3] = {{"a <ring>", 0, 0}, {"a yellow <ring>", 0, 0}, {"a circle", 0, 0}};
+    demo_row rows[3] = {{"a <ring>", 0, 0}, {"a yellow <ring>", 0, 0}, {"a shape", 0, 0}};
     printf("\nsampling %d pictures each of \"%s\", \"%s\" and \"%s\" (the init word); the same with the CLI:\n",
            N_SAMPLES, rows[0].prompt, rows[1].prompt, rows[2].prompt);
     char prompt[] = "a <ring>", out_one[4200], n[] = "8";
@@ -212,7 +216,7 @@ int cmd_demo_toy(int argc, char **argv)
         {a1111, "the learned <ring> (AUTOMATIC1111 format; those tools name it after the file)"},
         {diffusers, "the same vectors (diffusers format)"},
         {state, "the trainer state (tinv train --resume continues from it)"},
-        {grid, "rows: \"a <ring>\", \"a yellow <ring>\", \"a circle\"; seeds 1-8, 4x enlarged"},
+        {grid, "rows: \"a <ring>\", \"a yellow <ring>\", \"a shape\"; seeds 1-8, 4x enlarged"},
     };
     demo_print_written(written, sizeof written / sizeof written[0], demo_now() - t0);
     printf("\nThe same `tinv train` and `tinv sample` commands work on real Stable Diffusion 1.x/2.x weights:\n"

@@ -15,7 +15,7 @@ static const struct command {
     {"tokenize", cmd_tokenize, "print CLIP token ids of prompts (tinv tokenize --help)"},
     {"sample", cmd_sample, "generate images from a prompt (tinv sample --help)"},
     {"train", cmd_train, "learn a new token from pictures (tinv train --help)"},
-    {"demo", cmd_demo, "train and sample with a tiny built-in model, no download (tinv demo --help)"},
+    {"demo", cmd_demo, "learn a word on the bundled toy model and draw with it, no download (tinv demo --help)"},
 };
 
 static int usage(FILE *out)

@@ -58,24 +58,24 @@ else bad "train --resume without a state file (message): $(cat "$tmp/err")"; fi
 
 # The demo needs no fixtures: it writes its own model and pictures.
 start=$(date +%s%N)
-if "$TINV" demo "$tmp/demo" >"$tmp/demo.out" 2>"$tmp/err"; then
+if "$TINV" demo --random "$tmp/demo" >"$tmp/demo.out" 2>"$tmp/err"; then
     ms=$((($(date +%s%N) - start) / 1000000))
     if is_png "$tmp/demo/grid-learned.png" && is_png "$tmp/demo/grid-init-word.png" &&
         [ -s "$tmp/demo/ring.safetensors" ] && [ -s "$tmp/demo/ring-a1111.safetensors" ] &&
-        grep -q 'random weights' "$tmp/demo.out"; then ok "demo runs end to end ($((ms / 1000)).$((ms % 1000 / 100)) s)"
-    else bad "demo outputs: $(ls "$tmp/demo")"; fi
-else bad "demo: $(tail -3 "$tmp/err")"; fi
+        grep -q 'random weights' "$tmp/demo.out"; then ok "demo --random runs end to end ($((ms / 1000)).$((ms % 1000 / 100)) s)"
+    else bad "demo --random outputs: $(ls "$tmp/demo")"; fi
+else bad "demo --random: $(tail -3 "$tmp/err")"; fi
 
-# The toy demo: the toy model ships in toy/, the pictures come from the toy world. It must run end
-# to end and report what the checker saw in each row (how much it learns is measured by
-# make bench-toy, not asserted here: see docs/toy-world.md).
-if "$TINV" demo --toy "$tmp/toy" --steps 100 >"$tmp/toy.out" 2>"$tmp/err"; then
+# The toy demo (tinv demo's default; --toy is still accepted): the toy model ships in toy/, the
+# pictures come from the toy world. It must run end to end and report what the checker saw in each
+# row (how much it learns is measured by make bench-toy, not asserted here: see docs/toy-world.md).
+if "$TINV" demo "$tmp/toy" --steps 100 >"$tmp/toy.out" 2>"$tmp/err"; then
     if is_png "$tmp/toy/grid.png" && [ -s "$tmp/toy/ring.safetensors" ] && [ -s "$tmp/toy/images/ring-0.txt" ] &&
         grep -q '{}' "$tmp/toy/images/ring-0.txt" && grep -Eq 'row 1 .* [0-8]/8 rings' "$tmp/toy.out" &&
         grep -Eq 'row 3 .* [0-8]/8 rings' "$tmp/toy.out"; then
-        ok "demo --toy runs end to end ($(grep -E 'row [13]' "$tmp/toy.out" | tr -s ' ' | tr '\n' ';'))"
-    else bad "demo --toy outputs: $(ls "$tmp/toy"); $(tail -5 "$tmp/toy.out")"; fi
-else bad "demo --toy: $(tail -3 "$tmp/err")"; fi
+        ok "demo (toy model) runs end to end ($(grep -E 'row [13]' "$tmp/toy.out" | tr -s ' ' | tr '\n' ';'))"
+    else bad "demo (toy model) outputs: $(ls "$tmp/toy"); $(tail -5 "$tmp/toy.out")"; fi
+else bad "demo (toy model): $(tail -3 "$tmp/err")"; fi
 TINV_TOY_MODEL="$tmp/no-such-model" "$TINV" demo --toy "$tmp/toy2" >/dev/null 2>"$tmp/err"
 if [ $? -eq 1 ] && grep -q "no toy model at $tmp/no-such-model" "$tmp/err"; then
     ok "demo --toy without a toy model says where it looked"
